@@ -127,7 +127,7 @@ def _treatments(code: str, visit: int) -> list[dict]:
     if visit == 3:
         items.append(
             {
-                "type": "PRP",
+                "type": "prp",
                 "product": "autologous platelet-rich plasma (single spin)",
                 "dose": "4 ml",
                 "notes": "vertex, tolerated well",
