@@ -1,0 +1,140 @@
+"""Global-view hair coverage: matches a drawn mask, ignores light changes, follows true changes."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from tracker.imaging.coverage import CoverageMeasurement, measure_coverage
+
+SHAPE = (360, 480)
+
+
+def draw_strands(n_strands, *, seed=0, shape=SHAPE, ss=4, skin=(215, 170, 150), hair=(70, 45, 30),
+                 falloff=0.3, noise=2.0):
+    """Skin with a vignette and ``n_strands`` random anti-aliased strands 1.5-4 px wide, 40-160 px long.
+
+    Returns the uint8 RGB image and the true mask (pixels at least half covered by hair).
+    """
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    big = np.zeros((h * ss, w * ss), np.uint8)
+    for _ in range(n_strands):
+        x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
+        ang, length = rng.uniform(0, np.pi), rng.uniform(40, 160)
+        x1, y1 = x0 + length * np.cos(ang), y0 + length * np.sin(ang)
+        width = rng.uniform(1.5, 4.0)
+        cv2.line(big, (round(x0 * ss), round(y0 * ss)), (round(x1 * ss), round(y1 * ss)), 255,
+                 max(1, round(width * ss)), cv2.LINE_8)
+    cov = cv2.resize(big.astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    fall = (1.0 - falloff * (((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2) / 2)[..., None]
+    img = (np.array(skin, np.float32) * (1 - cov) + np.array(hair, np.float32) * cov) * fall
+    img += np.random.default_rng(seed + 1).normal(0, noise, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8), cov[..., 0] >= 0.5
+
+
+def _gain(img, gains):
+    return np.clip(img.astype(np.float32) * np.asarray(gains, np.float32), 0, 255).astype(np.uint8)
+
+
+def _gamma(img, g):
+    return np.clip(255.0 * (img / 255.0) ** g, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("n_strands", [60, 150, 300])
+def test_coverage_matches_drawn_mask(n_strands):
+    img, truth = draw_strands(n_strands)
+    m = measure_coverage(img)
+    assert isinstance(m, CoverageMeasurement)
+    assert m.mask.shape == SHAPE and m.mask.dtype == bool
+    assert_allclose(m.hair_coverage, truth.mean(), atol=0.02)
+    assert_allclose(m.scalp_visibility, 1 - m.hair_coverage)
+    assert m.roi_area_px == SHAPE[0] * SHAPE[1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda i: _gain(i, 0.7), lambda i: _gain(i, 1.3), lambda i: _gamma(i, 0.8), lambda i: _gamma(i, 1.25),
+     lambda i: _gain(i, (1.15, 1.0, 0.8))],
+    ids=["x0.7", "x1.3", "gamma0.8", "gamma1.25", "cast"],
+)
+def test_coverage_unchanged_by_light_and_colour(change):
+    img, _ = draw_strands(150, seed=3)
+    base = measure_coverage(img).hair_coverage
+    assert abs(measure_coverage(change(img)).hair_coverage - base) < 0.02
+
+
+def test_true_change_survives_a_light_change():
+    before, t_before = draw_strands(100, seed=5)
+    after, t_after = draw_strands(220, seed=5)  # same first 100 strands plus 120 more
+    true_change = t_after.mean() - t_before.mean()
+    assert true_change > 0.05
+    measured = measure_coverage(_gain(after, 1.25)).hair_coverage - measure_coverage(before).hair_coverage
+    assert_allclose(measured, true_change, atol=0.02)
+
+
+def test_roi_restricts_the_measure():
+    img, truth = draw_strands(150, seed=7)
+    roi = np.zeros(SHAPE, bool)
+    roi[60:300, 100:400] = True
+    m = measure_coverage(img, roi_mask=roi)
+    assert m.roi_area_px == int(roi.sum())
+    assert_allclose(m.hair_coverage, truth[roi].mean(), atol=0.02)
+
+
+def test_hair_free_skin_is_flagged_not_trusted():
+    img, truth = draw_strands(0)
+    assert not truth.any()
+    m = measure_coverage(img)
+    assert "low_separation" in m.flags
+
+
+def test_greyscale_input_and_metrics_json():
+    img, truth = draw_strands(150, seed=2)
+    m = measure_coverage(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    assert_allclose(m.hair_coverage, truth.mean(), atol=0.02)
+    d = m.metrics()
+    assert set(d) == {"hair_coverage", "scalp_visibility", "roi_area_px", "flags"}
+    json.dumps(d)
+
+
+def test_inputs_not_mutated():
+    img, _ = draw_strands(100)
+    roi = np.ones(SHAPE, bool)
+    before, rbefore = img.copy(), roi.copy()
+    measure_coverage(img, roi_mask=roi)
+    np.testing.assert_array_equal(img, before)
+    np.testing.assert_array_equal(roi, rbefore)
+
+
+@pytest.mark.parametrize(
+    "image,roi",
+    [
+        (np.zeros((50,), np.uint8), None),
+        (np.zeros((50, 50, 4), np.uint8), None),
+        (np.zeros((50, 50), np.int16), None),
+        (np.full((50, 50), 100, np.uint8), np.zeros((50, 50), bool)),
+        (np.full((50, 50), 100, np.uint8), np.ones((40, 50), bool)),
+        (np.full((50, 50), 100, np.uint8), np.ones((50, 50), np.uint8)),
+    ],
+)
+def test_bad_input_raises_value_error(image, roi):
+    with pytest.raises(ValueError):
+        measure_coverage(image, roi_mask=roi)
+
+
+def test_vertex_phantom_roi_coverage():
+    vertex = pytest.importorskip("tracker.phantoms.vertex")
+    img, _, truth = vertex.render_vertex(seed=1, thinning=0.8, shape=(600, 800))
+    roi = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(roi, [np.round(np.array(truth.roi_polygon)).astype(np.int32)], 1)
+    roi = roi.astype(bool)
+    base = measure_coverage(img, roi_mask=roi).hair_coverage
+    assert abs(base - truth.hair_coverage_roi) < 0.05
+    darker, _, _ = vertex.render_vertex(seed=1, thinning=0.8, shape=(600, 800), brightness=0.7)
+    assert abs(measure_coverage(darker, roi_mask=roi).hair_coverage - base) < 0.02

@@ -1,0 +1,209 @@
+"""Close-up hair measurement on drawn hairs of known count, width and position (and on phantoms)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from tracker.imaging.hair import HairMeasurement, hair_mask, measure_closeup
+
+SHAPE = (400, 500)
+
+
+def _skin(shape=SHAPE, *, seed=0, noise=2.0, falloff=0.3, colour=(205, 160, 140)):
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
+    img = np.stack([c * (1.0 - falloff * r2 / 2) for c in colour], axis=-1)
+    return img + np.random.default_rng(seed).normal(0, noise, img.shape)
+
+
+def draw(hairs, *, shape=SHAPE, seed=0, hair_colour=(60, 40, 30), ss=4, **skin_kw):
+    """Skin with a vignette and anti-aliased straight hairs ``((x0, y0), (x1, y1), width_px)``.
+
+    Returns the uint8 RGB image and the true mask (pixels at least half covered by hair).
+    """
+    h, w = shape
+    big = np.zeros((h * ss, w * ss), np.uint8)
+    for (x0, y0), (x1, y1), width in hairs:
+        p0, p1 = (round(x0 * ss), round(y0 * ss)), (round(x1 * ss), round(y1 * ss))
+        cv2.line(big, p0, p1, 255, max(1, round(width * ss)), cv2.LINE_8)
+    cov = cv2.resize(big.astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+    base = _skin(shape, seed=seed, **skin_kw)
+    img = base * (1 - cov) + np.array(hair_colour, np.float32) * cov * (base / base.max())
+    return np.clip(img, 0, 255).astype(np.uint8), cov[..., 0] >= 0.5
+
+
+def _separated(width, n=5):
+    return [((50 + 90 * i, 60), (50 + 90 * i + 30 * (i % 3), 300), width) for i in range(n)]
+
+
+def _unit(n, width=6, length=150, spread=25, origin=(250, 300)):
+    x0, y0 = origin
+    out = []
+    for k in range(n):
+        a = math.radians(-90 + (k - (n - 1) / 2) * spread)
+        out.append(((x0, y0), (x0 + length * math.cos(a), y0 + length * math.sin(a)), width))
+    return out
+
+
+@pytest.mark.parametrize("width", [3, 5, 8, 12, 16, 20])
+def test_separated_hairs_count_and_width(width):
+    img, truth = draw(_separated(width))
+    m = measure_closeup(img)
+    assert m.hair_count == 5
+    assert_allclose([h["width_px"] for h in m.hairs], width, atol=1.2)
+    assert_allclose(m.mean_shaft_width_px, width, atol=0.8)
+    assert_allclose(m.hair_coverage, truth.mean(), atol=0.005)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("width", [4, 8, 14])
+def test_follicular_unit_counts_every_hair(n, width):
+    img, _ = draw(_unit(n, width))
+    m = measure_closeup(img)
+    assert m.hair_count == n
+    # all hairs of the unit share one exit estimate near the opening (250, 300)
+    for h in m.hairs:
+        assert math.hypot(h["x"] - 250, h["y"] - 300) < 30
+
+
+@pytest.mark.parametrize("angle", [90, 60])
+def test_two_crossing_hairs_count_two(angle):
+    a = math.radians(angle)
+    dx, dy = 150 * math.cos(a), 150 * math.sin(a)
+    hairs = [((50, 200), (450, 200), 6), ((250 - dx, 200 - dy), (250 + dx, 200 + dy), 6)]
+    img, _ = draw(hairs)
+    assert measure_closeup(img).hair_count == 2
+
+
+def test_a_hair_broken_by_a_small_gap_counts_once():
+    img, _ = draw([((100, 50), (100, 180), 6), ((100, 195), (100, 330), 6)])
+    assert measure_closeup(img).hair_count == 1
+
+
+def test_density_width_and_fractions_with_scale():
+    px_per_mm = 200.0  # 8 px = 40 um, 16 px = 80 um
+    hairs = _separated(8, n=3) + [((330 + 70 * i, 60), (330 + 70 * i, 300), 16) for i in range(2)]
+    img, _ = draw(hairs)
+    m = measure_closeup(img, px_per_mm=px_per_mm)
+    area_mm2 = SHAPE[0] * SHAPE[1] / px_per_mm**2
+    assert m.hair_count == 5
+    assert_allclose(m.analysed_area_mm2, area_mm2)
+    assert_allclose(m.density_per_cm2, 5 / (area_mm2 / 100))
+    assert_allclose(m.mean_shaft_width_um, (3 * 40 + 2 * 80) / 5, atol=5)
+    assert m.vellus_fraction == 0.0
+    assert_allclose(m.terminal_fraction, 0.4)
+    assert_allclose(m.terminal_density_per_cm2, 2 / (area_mm2 / 100))
+    assert_allclose(m.cumulative_thickness_mm_per_cm2, 0.28 / (area_mm2 / 100), rtol=0.08)
+    thin = measure_closeup(img, px_per_mm=px_per_mm, vellus_um=50, terminal_um=90)
+    assert_allclose(thin.vellus_fraction, 0.6)
+    assert thin.terminal_fraction == 0.0
+
+
+def test_no_scale_means_no_physical_metrics():
+    img, _ = draw(_separated(6))
+    m = measure_closeup(img)
+    assert m.hair_count == 5 and m.mean_shaft_width_px is not None
+    for name in ("density_per_cm2", "mean_shaft_width_um", "vellus_fraction", "terminal_fraction",
+                 "terminal_density_per_cm2", "cumulative_thickness_mm_per_cm2", "analysed_area_mm2"):
+        assert getattr(m, name) is None
+
+
+def test_field_mask_limits_count_area_and_coverage():
+    img, truth = draw(_separated(6))
+    field = np.zeros(SHAPE, bool)
+    field[:, :200] = True  # holds the first two hairs only
+    m = measure_closeup(img, px_per_mm=200, field_mask=field)
+    assert m.hair_count == 2
+    assert_allclose(m.analysed_area_mm2, field.sum() / 200**2)
+    assert not m.mask[:, 200:].any()
+    assert_allclose(m.hair_coverage, truth[field].mean(), atol=0.005)
+
+
+def test_mask_matches_truth_and_is_bool_full_size():
+    img, truth = draw(_separated(8) + _unit(3, 6, origin=(250, 380)))
+    mask = hair_mask(img)
+    assert mask.shape == SHAPE and mask.dtype == bool
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > 0.93
+
+
+def test_flags_and_metrics_json():
+    img, _ = draw(_separated(6, n=2))
+    m = measure_closeup(img, px_per_mm=250)
+    assert isinstance(m, HairMeasurement)
+    assert "too_few_hairs" in m.flags and "low_contrast" not in m.flags
+    d = m.metrics()
+    assert d["hair_count"] == 2 and "mask" not in d and "hairs" not in d
+    json.dumps(d)
+    faint, _ = draw(_separated(6), hair_colour=(192, 192, 192), noise=0.5)  # ratio 0.94
+    assert "low_contrast" in measure_closeup(faint).flags
+
+
+def test_blank_skin_has_no_hair():
+    img, _ = draw([])
+    m = measure_closeup(img, px_per_mm=200)
+    assert m.hair_count == 0 and m.hair_coverage < 0.001
+    assert m.mean_shaft_width_um is None and m.vellus_fraction is None
+    assert m.density_per_cm2 == 0.0
+
+
+def test_greyscale_and_float_input():
+    img, _ = draw(_separated(6))
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    assert measure_closeup(grey).hair_count == 5
+    assert measure_closeup(img.astype(np.float32) / 255).hair_count == 5
+
+
+def test_inputs_not_mutated():
+    img, _ = draw(_separated(6))
+    field = np.ones(SHAPE, bool)
+    before, fbefore = img.copy(), field.copy()
+    measure_closeup(img, px_per_mm=200, field_mask=field)
+    hair_mask(img, field_mask=field)
+    np.testing.assert_array_equal(img, before)
+    np.testing.assert_array_equal(field, fbefore)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"image": np.zeros((50,), np.uint8)},
+        {"image": np.zeros((50, 50, 2), np.uint8)},
+        {"image": np.zeros((50, 50), np.int64)},
+        {"px_per_mm": 0},
+        {"px_per_mm": -3.0},
+        {"field_mask": np.zeros(SHAPE, bool)},
+        {"field_mask": np.ones((10, 10), bool)},
+        {"field_mask": np.ones(SHAPE, np.uint8)},
+        {"vellus_um": 70.0, "terminal_um": 60.0},
+    ],
+)
+def test_bad_input_raises_value_error(kwargs):
+    img, _ = draw(_separated(6, n=1))
+    kwargs = {"image": img, **kwargs}
+    image = kwargs.pop("image")
+    with pytest.raises(ValueError):
+        measure_closeup(image, **kwargs)
+    kwargs.pop("vellus_um", None), kwargs.pop("terminal_um", None)
+    if kwargs or image is not img:
+        with pytest.raises(ValueError):
+            hair_mask(image, **kwargs)
+
+
+@pytest.mark.parametrize("seed,kw", [(1, {}), (4, {"mean_width_um": 45, "vellus_fraction": 0.3})])
+def test_phantom_close_up(seed, kw):
+    closeup = pytest.importorskip("tracker.phantoms.closeup")
+    img, truth_mask, truth = closeup.render_closeup(seed=seed, **kw)
+    m = measure_closeup(img, px_per_mm=truth.px_per_mm)
+    assert abs(m.hair_count - truth.hair_count) <= 0.15 * truth.hair_count
+    assert abs(m.mean_shaft_width_um - truth.mean_shaft_width_um) < 8
+    assert abs(m.hair_coverage - truth.hair_coverage) < 0.02
+    dice = 2 * (m.mask & truth_mask).sum() / (m.mask.sum() + truth_mask.sum())
+    assert dice > 0.9

@@ -1,0 +1,130 @@
+"""Hair coverage of a region of interest in a global (phone) photo: hair vs scalp skin.
+
+Coverage is the fraction of ROI pixels that are hair; ``scalp_visibility = 1 - coverage``. The measure
+must follow a true change of coverage between visits and stay put when only the light changes, so no
+statistic is ever matched to a baseline (DESIGN section 5). Instead:
+
+1. every channel is divided by its own hair-free background (:func:`~tracker.imaging.normalise.flat_field`
+   with a closing of 1/3 of the short side: it removes slow light fall-off across the head);
+2. the contrast ``c = -log(ratio)`` (geometric mean over channels) is read at two reference levels in
+   the ROI: skin = its 1st percentile (brightest scalp), hair = its 99th percentile (darkest strands);
+   a pixel is hair when its contrast lies beyond :data:`SPLIT_FRACTION` of the way from skin to hair.
+
+Invariances (tested): an exposure change (gain) and a colour cast (a gain per channel) cancel exactly in
+the per-channel ratio; a gamma change multiplies ``c`` by gamma, and both reference levels scale with
+it, so the split is unchanged. A true coverage change moves pixels from one class to the other and
+survives as long as each class holds more than about 1 % of the ROI.
+
+Limits: when the ROI shows no scalp (or no hair) the brightest percentile is not skin; a small spread
+between the levels is flagged ``"low_separation"`` and such a coverage is not to be trusted. Blond hair on
+light skin hardly differs in brightness and is not separated by this first version. Hair must be darker
+than the scalp (``polarity="light"`` handles white/grey hair on darker skin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracker.imaging.normalise import Polarity, as_float_image, flat_field
+
+__all__ = ["CoverageMeasurement", "measure_coverage"]
+
+#: Skin level = this percentile of the ROI contrast (the brightest pixels), hair level = 100 minus it.
+REF_PERCENTILE = 1.0
+#: A pixel is hair when its contrast lies more than this fraction of the way from skin to hair level
+#: (measured on rendered vertex photos: the dark tail of scalp skin ends near 0.2-0.25 of the way).
+SPLIT_FRACTION = 0.25
+#: Skin and hair levels closer than this (log units, about 40 %) do not separate hair from skin.
+MIN_SEPARATION = 0.5
+#: A ROI smaller than this many pixels is too small for a coverage figure.
+MIN_ROI_PX = 400
+
+
+@dataclass(frozen=True)
+class CoverageMeasurement:
+    """Result of :func:`measure_coverage`."""
+
+    hair_coverage: float
+    scalp_visibility: float
+    roi_area_px: int
+    mask: np.ndarray = field(repr=False)
+    flags: tuple[str, ...] = ()
+
+    def metrics(self) -> dict:
+        """JSON-ready dict of the scalar fields and flags (no mask)."""
+        return {
+            "hair_coverage": float(self.hair_coverage),
+            "scalp_visibility": float(self.scalp_visibility),
+            "roi_area_px": int(self.roi_area_px),
+            "flags": list(self.flags),
+        }
+
+
+def _check_roi(roi_mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    if roi_mask is None:
+        return np.ones(shape, dtype=bool)
+    roi = np.asarray(roi_mask)
+    if roi.shape != shape:
+        raise ValueError(f"roi_mask shape {roi.shape} does not match image {shape}")
+    if roi.dtype != bool:
+        raise ValueError(f"roi_mask must be bool, got dtype {roi.dtype}")
+    if not roi.any():
+        raise ValueError("roi_mask is empty: nothing to measure")
+    return roi.copy()
+
+
+def measure_coverage(
+    image: np.ndarray,
+    *,
+    roi_mask: np.ndarray | None = None,
+    polarity: Polarity = "dark",
+    background_scale_px: float | None = None,
+) -> CoverageMeasurement:
+    """Fraction of an ROI covered by hair, robust to exposure, white balance and gamma.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB or (H, W) ndarray
+        Global photo (uint8, uint16 or float in [0, 1]); never mutated.
+    roi_mask : (H, W) bool ndarray, optional
+        Region of interest (True = measured). Default: the whole image.
+    polarity : {"dark", "light"}
+        ``"dark"``: hair darker than the scalp (usual); ``"light"``: white/grey hair on darker skin.
+    background_scale_px : float, optional
+        Closing diameter of the flat field. Default: 1/3 of the image's short side.
+
+    Returns
+    -------
+    CoverageMeasurement
+        ``mask`` is the (H, W) bool hair mask of the whole image (the ROI threshold applied everywhere).
+
+    Raises
+    ------
+    ValueError
+        Bad image shape/dtype, ROI of the wrong shape/dtype or empty, non-positive scale.
+    """
+    img = as_float_image(image)
+    roi = _check_roi(roi_mask, img.shape[:2])
+    scale = max(31.0, min(img.shape[:2]) / 3.0) if background_scale_px is None else background_scale_px
+    ratio = flat_field(img, background_scale_px=scale, polarity=polarity)
+    c = -np.log(ratio)
+    vals = c[roi]
+    flags: list[str] = []
+    if vals.size < MIN_ROI_PX:
+        flags.append("small_roi")
+    skin_level, hair_level = (float(v) for v in np.percentile(vals, [REF_PERCENTILE, 100 - REF_PERCENTILE]))
+    t = skin_level + SPLIT_FRACTION * (hair_level - skin_level)
+    if hair_level - skin_level < MIN_SEPARATION:
+        flags.append("low_separation")
+        t = max(t, skin_level + MIN_SEPARATION / 2)
+    mask = c > t
+    coverage = float(mask[roi].mean())
+    return CoverageMeasurement(
+        hair_coverage=coverage,
+        scalp_visibility=1.0 - coverage,
+        roi_area_px=int(roi.sum()),
+        mask=mask,
+        flags=tuple(flags),
+    )

@@ -1,0 +1,350 @@
+"""Close-up (trichoscopy) hair measurement: hair mask, hair count, shaft widths.
+
+Pipeline (DESIGN sections 4-5):
+
+0. a device text banner burnt into the top or bottom rows is left out of the field (flag
+   ``"overlay_excluded"``);
+1. flat-field ratio (:func:`tracker.imaging.normalise.flat_field`: per-channel division by a closing
+   at low resolution, so exposure and colour cast cancel), contrast ``c = 1 - ratio``;
+2. hysteresis threshold: seeds above ``K_HIGH`` robust noise sigmas (MAD over the field), the weak end
+   above ``K_LOW`` sigmas *and* above half of the local peak contrast (a half-maximum rule, so the mask
+   edge sits where a pixel is half covered by the shaft, whatever the shaft's contrast);
+3. clean-up: small holes (specular highlights inside a shaft) are filled; components that are too short
+   or not long for their mean width (pigment dots, blots, scales) are dropped;
+4. skeleton of the slightly smoothed mask -> hairs (:func:`tracker.imaging.hair_graph.count_hairs`:
+   spurs pruned, bends split, straight continuations paired at junctions, a follicular unit of 2-4
+   hairs from one opening counts 2-4, one broken shaft is one hair); pale wisps far below the field's
+   typical hair contrast are dropped;
+5. width of a hair = median over its skeleton of ``2 * distance_to_background - 0.5`` (calibrated on
+   rendered anti-aliased shafts of known width, see tests/test_hair.py: within about 1 px for 3-20 px).
+
+Without a scale (``px_per_mm=None``) the size limits assume :data:`ASSUMED_PX_PER_MM` (a 70x handheld
+trichoscope field of 1280 px is about 5 mm wide); metrics that need millimetres are then ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from skimage.morphology import skeletonize
+
+from tracker.errors import ImageRejected
+from tracker.imaging.hair_graph import (  # noqa: F401 (the *_DEG constants are re-exported)
+    BEND_DEG,
+    GAP_DEG,
+    PAIR_DEG,
+    TRUNK_DEG,
+    count_hairs,
+)
+from tracker.imaging.normalise import as_float_image, flat_field
+
+__all__ = ["ASSUMED_PX_PER_MM", "HairMeasurement", "hair_mask", "measure_closeup"]
+
+#: Scale assumed for size limits when none is given (about a 70x trichoscope, 1280 px field).
+ASSUMED_PX_PER_MM = 250.0
+#: Widest shaft looked for (mm); sets the local-peak window and the closing diameter (x3).
+MAX_WIDTH_MM = 0.14
+#: Thinnest shaft looked for (mm).
+MIN_WIDTH_MM = 0.015
+#: Shortest visible shaft counted (mm).
+MIN_LENGTH_MM = 0.08
+#: Gaussian smoothing (mm) of the mask before skeletonising.
+SKELETON_SMOOTH_MM = 0.008
+#: Largest gap (mm) bridged between two aligned pieces of one shaft.
+MAX_GAP_MM = 0.15
+#: Fewer counted hairs than this flags "too_few_hairs" (a density from so few is not reliable).
+MIN_HAIRS = 5
+#: Seeds must be this many robust noise sigmas above the skin and at least HIGH_ABS in 1 - ratio.
+K_HIGH, HIGH_ABS = 5.0, 0.08
+#: Weak end of the hysteresis: K_LOW sigmas and LOW_ABS, and at least half the local peak contrast.
+K_LOW, LOW_ABS = 2.5, 0.03
+#: A hair whose median contrast is under this share of the field's 90th-percentile hair is dropped.
+MIN_REL_CONTRAST = 0.35
+#: Peak contrast (1 - ratio, 99.9th percentile) of the whole field under which "low_contrast" is flagged.
+LOW_CONTRAST = 0.12
+
+
+@dataclass(frozen=True)
+class HairMeasurement:
+    """Result of :func:`measure_closeup`. Widths in micrometres, densities per cm2.
+
+    ``hairs`` holds one dict per counted hair: ``x``, ``y`` (exit estimate, px; the shared opening for
+    hairs of one unit, else the wider end), ``width_px``, ``length_px`` and ``contrast`` (median
+    ``1 - ratio`` along the shaft). ``flags`` may hold ``"too_few_hairs"`` (under :data:`MIN_HAIRS`),
+    ``"low_contrast"`` and ``"overlay_excluded"``.
+    """
+
+    hair_count: int
+    density_per_cm2: float | None
+    mean_shaft_width_um: float | None
+    mean_shaft_width_px: float | None
+    vellus_fraction: float | None
+    terminal_fraction: float | None
+    terminal_density_per_cm2: float | None
+    cumulative_thickness_mm_per_cm2: float | None
+    hair_coverage: float
+    analysed_area_mm2: float | None
+    mask: np.ndarray = field(repr=False)
+    hairs: tuple[dict, ...] = field(repr=False)
+    flags: tuple[str, ...] = ()
+
+    def metrics(self) -> dict:
+        """JSON-ready dict of the scalar fields and flags (no mask, no per-hair list)."""
+        keys = (
+            "hair_count", "density_per_cm2", "mean_shaft_width_um", "mean_shaft_width_px",
+            "vellus_fraction", "terminal_fraction", "terminal_density_per_cm2",
+            "cumulative_thickness_mm_per_cm2", "hair_coverage", "analysed_area_mm2",
+        )
+        out: dict = {}
+        for k in keys:
+            v = getattr(self, k)
+            out[k] = None if v is None else (int(v) if k == "hair_count" else float(v))
+        out["flags"] = list(self.flags)
+        return out
+
+
+def _check_scale(px_per_mm: float | None) -> float | None:
+    if px_per_mm is None:
+        return None
+    value = float(px_per_mm)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"px_per_mm must be a positive number, got {px_per_mm!r}")
+    return value
+
+
+def _check_field(field_mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    if field_mask is None:
+        return np.ones(shape, dtype=bool)
+    fm = np.asarray(field_mask)
+    if fm.shape != shape:
+        raise ValueError(f"field_mask shape {fm.shape} does not match image {shape}")
+    if fm.dtype != bool:
+        raise ValueError(f"field_mask must be bool, got dtype {fm.dtype}")
+    if not fm.any():
+        raise ValueError("field_mask is empty: nothing to analyse")
+    return fm.copy()
+
+
+def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    n, labels = cv2.connectedComponents(low.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    keep[np.unique(labels[high & low])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def _fill_small_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
+    inv = (~mask).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    h, w = mask.shape
+    x, y, bw, bh, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
+    touches = (x == 0) | (y == 0) | (x + bw >= w) | (y + bh >= h)
+    fill = (area <= max_area) & ~touches
+    fill[0] = False
+    return mask | fill[labels]
+
+
+def _drop_blobs(mask: np.ndarray, *, min_area: float, min_length: float) -> np.ndarray:
+    """Remove components that are too small, or not long for their mean width (dots, blots)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    for i in range(1, n):
+        area = stats[i, cv2.CC_STAT_AREA]
+        if area < min_area:
+            continue
+        x, y, bw, bh = stats[i, :4]
+        ys, xs = np.nonzero(labels[y : y + bh, x : x + bw] == i)
+        pts = np.column_stack([xs, ys]).astype(np.float32)
+        (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
+        long_side = max(rw, rh) + 1
+        # A shaft is long for its mean width (area / length); pigment blots and scales are not.
+        if long_side < min_length or long_side**2 < 3.0 * area:
+            continue
+        keep[i] = True
+    return keep[labels]
+
+
+def _contrast(image: np.ndarray, px: float, *, log: bool = False) -> np.ndarray:
+    """Hair contrast: ``1 - ratio`` (half maximum = half coverage of a pixel) or ``-log(ratio)``."""
+    wmax = MAX_WIDTH_MM * px
+    ratio = flat_field(image, background_scale_px=max(31.0, 3.0 * wmax))
+    c = -np.log(ratio) if log else 1.0 - ratio
+    sigma = max(0.6, 0.15 * MIN_WIDTH_MM * px)
+    return cv2.GaussianBlur(c, (0, 0), sigmaX=sigma)
+
+
+def _mask_from_contrast(c: np.ndarray, fm: np.ndarray, px: float) -> tuple[np.ndarray, float]:
+    vals = c[fm]
+    med = float(np.median(vals))
+    noise = max(1.4826 * float(np.median(np.abs(vals - med))), 0.004)
+    cc = c - med
+    wmax = max(3, int(round(MAX_WIDTH_MM * px)))
+    peak = cv2.dilate(cc, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wmax | 1, wmax | 1)))
+    high = (cc > max(K_HIGH * noise, HIGH_ABS)) & fm
+    low = (cc > max(K_LOW * noise, LOW_ABS)) & (cc >= 0.5 * peak) & fm
+    mask = _hysteresis(low, high)
+    mask = _fill_small_holes(mask, max_area=(0.5 * wmax) ** 2)
+    wmin = MIN_WIDTH_MM * px
+    min_len = MIN_LENGTH_MM * px
+    mask = _drop_blobs(mask, min_area=0.5 * wmin * min_len, min_length=min_len)
+    return mask & fm, float(np.percentile(cc[fm], 99.9))
+
+
+def _banner_rows(img: np.ndarray) -> np.ndarray:
+    """Rows of a device text banner at the top or bottom edge (dark bar across the field), as a mask.
+
+    Trichoscopes often burn a bar with patient code, date and magnification into the image; its text
+    would count as hairs. A banner row is one whose median brightness is under 70 % of the image's
+    median; a run of at least 8 such rows that starts within 3 % of the height from the top (or bottom)
+    edge and is shorter than a quarter of the height is excluded, from the edge to 4 pixels past it.
+    """
+    grey = img if img.ndim == 2 else img.mean(axis=2)
+    dark = np.median(grey, axis=1) < 0.7 * float(np.median(grey))
+    h = len(dark)
+    out = np.zeros(img.shape[:2], dtype=bool)
+    near = max(2, int(0.03 * h))
+    for rows, flip in ((dark, False), (dark[::-1], True)):
+        hits = np.flatnonzero(rows[:near])
+        if hits.size == 0:
+            continue
+        first = int(hits[0])
+        run_end = first + int(np.argmin(rows[first:])) if not rows[first:].all() else h
+        if 8 <= run_end - first < h // 4:
+            if flip:
+                out[h - run_end - 4 :] = True
+            else:
+                out[: run_end + 4] = True
+    return out
+
+
+def hair_mask(
+    image: np.ndarray, *, px_per_mm: float | None = None, field_mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Boolean mask of hair shafts in a close-up.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB or (H, W) ndarray
+        Close-up photo (uint8, uint16 or float in [0, 1]); never mutated.
+    px_per_mm : float, optional
+        Scale; sets the widths and lengths looked for. Default: :data:`ASSUMED_PX_PER_MM`.
+    field_mask : (H, W) bool ndarray, optional
+        Analysed field (True = analyse). Default: the whole image.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        True on hair pixels inside the field.
+
+    Raises
+    ------
+    ValueError
+        Bad image shape/dtype, ``px_per_mm <= 0``, field mask of the wrong shape/dtype or empty.
+    """
+    img = as_float_image(image)
+    px = _check_scale(px_per_mm) or ASSUMED_PX_PER_MM
+    fm = _check_field(field_mask, img.shape[:2]) & ~_banner_rows(img)
+    if not fm.any():
+        return np.zeros(img.shape[:2], dtype=bool)
+    return _mask_from_contrast(_contrast(img, px), fm, px)[0]
+
+
+def measure_closeup(
+    image: np.ndarray,
+    *,
+    px_per_mm: float | None = None,
+    field_mask: np.ndarray | None = None,
+    vellus_um: float = 30.0,
+    terminal_um: float = 60.0,
+) -> HairMeasurement:
+    """Count hairs and measure shaft widths in a close-up (trichoscopy) image.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB or (H, W) ndarray
+        Close-up photo (uint8, uint16 or float in [0, 1]); never mutated.
+    px_per_mm : float, optional
+        Scale in pixels per millimetre. Without it, densities and widths in um are ``None`` and size
+        limits assume :data:`ASSUMED_PX_PER_MM`.
+    field_mask : (H, W) bool ndarray, optional
+        Analysed field; a hair is counted when its exit estimate lies in it. Default: whole image.
+    vellus_um, terminal_um : float
+        Width thresholds: vellus ``< vellus_um``, terminal ``>= terminal_um`` (clinics differ; the
+        usual values are 30 and 60 um).
+
+    Returns
+    -------
+    HairMeasurement
+
+    Raises
+    ------
+    ValueError
+        Bad image, ``px_per_mm <= 0``, bad or empty field mask, bad thresholds; ImageRejected (a
+        ValueError) when a text overlay covers the whole field.
+    """
+    img = as_float_image(image)
+    scale = _check_scale(px_per_mm)
+    if not (0 < vellus_um <= terminal_um):
+        raise ValueError(f"need 0 < vellus_um <= terminal_um, got {vellus_um}, {terminal_um}")
+    px = scale or ASSUMED_PX_PER_MM
+    fm = _check_field(field_mask, img.shape[:2])
+    flags = []
+    banner = _banner_rows(img) & fm
+    if banner.any():
+        flags.append("overlay_excluded")
+        fm &= ~banner
+        if not fm.any():
+            raise ImageRejected("the whole field is covered by a text overlay")
+    c = _contrast(img, px)
+    mask, peak = _mask_from_contrast(c, fm, px)
+
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    # Skeletonise a slightly smoothed mask: ragged edges would otherwise sprout spurs counted as hairs.
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigmaX=max(1.0, SKELETON_SMOOTH_MM * px))
+    skel = skeletonize(soft >= 0.5)
+    found = count_hairs(skel, dist, min_length_px=MIN_LENGTH_MM * px, max_gap_px=MAX_GAP_MM * px, contrast=c)
+    if found:
+        # Pale wisps (pigment halos around openings, skin furrows) against the field's real shafts.
+        floor = MIN_REL_CONTRAST * float(np.percentile([h["contrast"] for h in found], 90))
+        found = [h for h in found if h["contrast"] >= floor]
+    hairs = tuple(h for h in found if fm[int(round(h["y"])), int(round(h["x"]))])
+
+    n = len(hairs)
+    widths_px = np.array([h["width_px"] for h in hairs], dtype=float)
+    field_px = int(fm.sum())
+    coverage = float(mask.sum()) / field_px
+    if n < MIN_HAIRS:
+        flags.append("too_few_hairs")
+    if peak < LOW_CONTRAST:
+        flags.append("low_contrast")
+
+    mean_px = float(widths_px.mean()) if n else None
+    area_mm2 = density = mean_um = vellus = terminal = term_density = cum = None
+    if scale is not None:
+        area_mm2 = field_px / scale**2
+        area_cm2 = area_mm2 / 100.0
+        density = n / area_cm2
+        if n:
+            widths_um = widths_px / scale * 1000.0
+            mean_um = float(widths_um.mean())
+            vellus = float(np.mean(widths_um < vellus_um))
+            terminal = float(np.mean(widths_um >= terminal_um))
+            term_density = float(np.sum(widths_um >= terminal_um)) / area_cm2
+            cum = float(widths_um.sum() / 1000.0) / area_cm2
+    return HairMeasurement(
+        hair_count=n,
+        density_per_cm2=density,
+        mean_shaft_width_um=mean_um,
+        mean_shaft_width_px=mean_px,
+        vellus_fraction=vellus,
+        terminal_fraction=terminal,
+        terminal_density_per_cm2=term_density,
+        cumulative_thickness_mm_per_cm2=cum,
+        hair_coverage=coverage,
+        analysed_area_mm2=area_mm2,
+        mask=mask,
+        hairs=hairs,
+        flags=tuple(flags),
+    )
