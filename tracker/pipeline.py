@@ -1,0 +1,257 @@
+"""The analysis of one photo: quality gate, alignment to the baseline, measurement, uncertainty.
+
+Pure functions on arrays (no storage): the CLI calls them on files, the services on stored photos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tracker import PIPELINE_VERSION
+from tracker.imaging.quality import assess_quality, sharpness
+from tracker.imaging.uncertainty import bootstrap_ratio_sd, tile_sums
+
+KINDS = ("closeup", "global")
+
+#: Flags that mean "do not chart this figure: retake the photo (or correct it by hand)".
+RETAKE_FLAGS = frozenset(
+    {
+        "blurred",
+        "underexposed",
+        "overexposed",
+        "low_resolution",
+        "too_few_hairs",
+        "low_contrast",
+        "alignment_failed",
+    }
+)
+
+_FLAG_TEXT = {
+    "no_scale": "no scale (px/mm) known: hair count is per field, density and widths are not available",
+    "too_few_hairs": "too few hairs detected to measure reliably: retake or check the photo",
+    "low_contrast": "hair and scalp hardly differ in this photo: retake with better light or focus",
+    "alignment_failed": "could not align this photo to the baseline: the region compared may differ",
+    "not_aligned": "could not confirm this is the same spot as the baseline photo: check the site marking",
+}
+
+
+@dataclass(frozen=True)
+class PhotoAnalysis:
+    """Everything measured on one photo.
+
+    Attributes
+    ----------
+    kind : {"closeup", "global"}
+    metrics : dict
+        JSON-ready figures (DESIGN section 4 names); ``None`` where not measurable.
+    uncertainty : dict
+        Standard deviation per metric (``<metric>_sd``), from a bootstrap over image tiles.
+    quality : dict
+        ``{"retake": bool, "flags": [...], "reasons": [...], ...}`` from the quality gate, the
+        measurement and the alignment.
+    transform : (3, 3) ndarray or None
+        Maps this photo's pixels to the baseline photo's pixels; ``None`` without a baseline.
+    alignment : dict or None
+        The alignment report (``ok``, ``inliers``, ``quality``) when a baseline was given.
+    mask : (H, W) bool ndarray
+        The hair mask, same size as the photo.
+    parameters : dict
+        Options the analysis ran with (stored beside the result).
+    """
+
+    kind: str
+    metrics: dict[str, Any]
+    uncertainty: dict[str, Any]
+    quality: dict[str, Any]
+    transform: np.ndarray | None
+    alignment: dict[str, Any] | None
+    mask: np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+    pipeline_version: str = PIPELINE_VERSION
+
+    @property
+    def retake(self) -> bool:
+        return bool(self.quality.get("retake"))
+
+
+def _merge_quality(base: dict[str, Any], extra_flags: list[str]) -> dict[str, Any]:
+    quality = dict(base)
+    flags = list(quality.get("flags", []))
+    reasons = list(quality.get("reasons", []))
+    for flag in extra_flags:
+        if flag not in flags:
+            flags.append(flag)
+            reasons.append(_FLAG_TEXT.get(flag, flag.replace("_", " ")))
+    quality["flags"] = flags
+    quality["reasons"] = reasons
+    quality["retake"] = any(flag in RETAKE_FLAGS for flag in flags)
+    return quality
+
+
+def _align(
+    baseline: np.ndarray | None, image: np.ndarray, *, failure_flag: str, **masks: Any
+) -> tuple[Any, list[str]]:
+    if baseline is None:
+        return None, []
+    from tracker.imaging.align import align_images
+
+    alignment = align_images(baseline, image, **masks)
+    return alignment, ([] if alignment.ok else [failure_flag])
+
+
+def analyse_closeup(
+    image: np.ndarray,
+    *,
+    px_per_mm: float | None = None,
+    baseline: np.ndarray | None = None,
+    baseline_sharpness: float | None = None,
+    vellus_um: float = 30.0,
+    terminal_um: float = 60.0,
+) -> PhotoAnalysis:
+    """Analyse a trichoscopy close-up: hair count, density, widths, vellus share, coverage.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+        RGB close-up; the whole image is the analysed field.
+    px_per_mm : float, optional
+        Scale; without it density and widths are ``None`` and the photo is flagged ``no_scale``.
+    baseline : (H', W', 3) uint8 ndarray, optional
+        The baseline close-up of the same site, to align to.
+    baseline_sharpness : float, optional
+        Sharpness of the baseline, so blur is judged relative to it.
+    vellus_um, terminal_um : float
+        Width thresholds (clinics differ; DESIGN section 4).
+    """
+    from tracker.imaging.hair import measure_closeup
+
+    if px_per_mm is not None and not px_per_mm > 0:
+        raise ValueError(f"px_per_mm must be positive, got {px_per_mm}")
+    if baseline_sharpness is None and baseline is not None:
+        baseline_sharpness = sharpness(baseline)
+    gate = assess_quality(image, kind="closeup", reference_sharpness=baseline_sharpness)
+    measurement = measure_closeup(image, px_per_mm=px_per_mm, vellus_um=vellus_um, terminal_um=terminal_um)
+    # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
+    # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
+    alignment, align_flags = _align(baseline, image, failure_flag="not_aligned")
+    metrics = measurement.metrics()
+    metrics.setdefault("hair_count", measurement.hair_count)
+    metrics["px_per_mm"] = px_per_mm
+    flags = list(measurement.flags) + align_flags + ([] if px_per_mm else ["no_scale"])
+    quality = _merge_quality(gate.as_dict(), flags)
+    uncertainty = _closeup_uncertainty(image.shape, measurement, px_per_mm, vellus_um)
+    return PhotoAnalysis(
+        kind="closeup",
+        metrics=metrics,
+        uncertainty=uncertainty,
+        quality=quality,
+        transform=None if alignment is None else alignment.matrix,
+        alignment=None if alignment is None else alignment.as_dict(),
+        mask=measurement.mask,
+        parameters={"px_per_mm": px_per_mm, "vellus_um": vellus_um, "terminal_um": terminal_um},
+    )
+
+
+def _closeup_uncertainty(
+    shape: tuple[int, ...], measurement: Any, px_per_mm: float | None, vellus_um: float
+) -> dict[str, float | None]:
+    hairs = measurement.hairs
+    points = np.array([[h["x"], h["y"]] for h in hairs], np.float64).reshape(-1, 2)
+    widths = np.array([h["width_px"] for h in hairs], np.float64)
+    counts = tile_sums(shape, pixel_values=measurement.mask, points=points)
+    result: dict[str, float | None] = {
+        "hair_coverage_sd": bootstrap_ratio_sd(counts["pixels"], counts["area"]),
+        "hair_count_sd": None,
+        "density_per_cm2_sd": None,
+        "mean_shaft_width_um_sd": None,
+        "vellus_fraction_sd": None,
+    }
+    count_sd = bootstrap_ratio_sd(counts["points"], counts["area"])
+    if count_sd is not None:
+        total_area = float(counts["area"].sum())
+        result["hair_count_sd"] = count_sd * total_area
+        if px_per_mm:
+            px_per_cm2 = (px_per_mm * 10.0) ** 2
+            result["density_per_cm2_sd"] = count_sd * px_per_cm2
+    if px_per_mm and len(widths):
+        widths_um = widths / px_per_mm * 1000.0
+        width_sums = tile_sums(shape, points=points, point_values=widths_um)["points"]
+        vellus = tile_sums(shape, points=points, point_values=(widths_um < vellus_um).astype(float))["points"]
+        result["mean_shaft_width_um_sd"] = bootstrap_ratio_sd(width_sums, counts["points"])
+        result["vellus_fraction_sd"] = bootstrap_ratio_sd(vellus, counts["points"])
+    return result
+
+
+def analyse_global(
+    image: np.ndarray,
+    *,
+    view: str = "vertex",
+    roi: np.ndarray | None = None,
+    baseline: np.ndarray | None = None,
+    baseline_roi: np.ndarray | None = None,
+    baseline_sharpness: float | None = None,
+) -> PhotoAnalysis:
+    """Analyse a global photo: hair coverage of a region of interest.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+        RGB global photo.
+    view : str
+        The view, for the default ROI (:func:`tracker.imaging.roi.default_roi`).
+    roi : (N, 2) ndarray, optional
+        ROI polygon in this image's pixels. Default: carried from ``baseline_roi`` through the
+        alignment when a baseline is given, else the view's default ROI.
+    baseline : (H', W', 3) uint8 ndarray, optional
+        The baseline photo of the same view, to align to (hair is masked out of the features).
+    baseline_roi : (N, 2) ndarray, optional
+        ROI in baseline pixels (default: the view's default ROI on the baseline).
+    baseline_sharpness : float, optional
+        Sharpness of the baseline, so blur is judged relative to it.
+    """
+    from tracker.imaging.coverage import measure_coverage
+    from tracker.imaging.hair_region import hair_region
+    from tracker.imaging.roi import carry_roi, default_roi, polygon_mask
+
+    if baseline_sharpness is None and baseline is not None:
+        baseline_sharpness = sharpness(baseline)
+    gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
+    alignment, align_flags = None, []
+    if baseline is not None:
+        # Hair moves between visits: register on everything but the hair region.
+        alignment, align_flags = _align(
+            baseline, image, failure_flag="alignment_failed",
+            reference_mask=~hair_region(baseline), moving_mask=~hair_region(image),
+        )
+    if roi is None:
+        if alignment is not None and alignment.ok:
+            base_roi = baseline_roi if baseline_roi is not None else default_roi(view, baseline.shape)
+            roi = carry_roi(base_roi, alignment.matrix)
+        else:
+            roi = default_roi(view, image.shape)
+    roi_mask = polygon_mask(roi, image.shape)
+    if not roi_mask.any():
+        raise ValueError("the region of interest lies outside the image")
+    measured = measure_coverage(image, roi_mask=roi_mask)
+    metrics = measured.metrics()
+    # Strands of a global photo are not countable: count-based figures are not measured here.
+    metrics.update({"hair_count": None, "density_per_cm2": None, "mean_shaft_width_um": None,
+                    "vellus_fraction": None})
+    quality = _merge_quality(gate.as_dict(), list(measured.flags) + align_flags)
+    sums = tile_sums(image.shape, field_mask=roi_mask, pixel_values=measured.mask)
+    coverage_sd = bootstrap_ratio_sd(sums["pixels"], sums["area"])
+    uncertainty = {"hair_coverage_sd": coverage_sd, "scalp_visibility_sd": coverage_sd}
+    return PhotoAnalysis(
+        kind="global",
+        metrics=metrics,
+        uncertainty=uncertainty,
+        quality=quality,
+        transform=None if alignment is None else alignment.matrix,
+        alignment=None if alignment is None else alignment.as_dict(),
+        mask=measured.mask,
+        parameters={"view": view, "roi": np.asarray(roi, float).round(2).tolist()},
+    )
+
