@@ -1,0 +1,34 @@
+"""Use cases of the tracker: patients and visits, photo ingest and analysis, timelines, demo data.
+
+The dashboard and the CLI call these; they never touch SQL or pixels themselves.
+"""
+
+from tracker.services.demo import load_manifest, seed_demo
+from tracker.services.patients import (
+    TREATMENT_TYPES,
+    TreatmentInput,
+    create_patient,
+    get_patient,
+    get_visit,
+    list_patients,
+    list_visits,
+    open_visit,
+    treatment_summary,
+)
+from tracker.services.photos import (
+    IngestResult,
+    analyse_photo,
+    baseline_photo,
+    ingest_photo,
+    latest_analysis,
+    load_pixels,
+    validate_view,
+)
+from tracker.services.timeline import PRIMARY_METRIC, export_csv, timeline
+
+__all__ = [
+    "PRIMARY_METRIC", "TREATMENT_TYPES", "IngestResult", "TreatmentInput", "analyse_photo", "baseline_photo",
+    "create_patient", "export_csv", "get_patient", "get_visit", "ingest_photo", "latest_analysis",
+    "list_patients", "list_visits", "load_manifest", "load_pixels", "open_visit", "seed_demo", "timeline",
+    "treatment_summary", "validate_view",
+]

@@ -1,0 +1,206 @@
+"""Photos of a visit: safe ingest (decode, strip metadata, dedupe, store) and analysis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+
+from tracker.errors import NotFound, StorageError
+from tracker.imaging.decode import DecodedImage, decode_image, encode_clean
+from tracker.imaging.roi import GLOBAL_VIEWS
+from tracker.pipeline import PhotoAnalysis, analyse_closeup, analyse_global
+from tracker.store import Analysis, Photo, Store, Visit
+
+SCALE_SOURCES = ("fiducial", "device", "manual")
+_SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Outcome of adding one photo: the stored row and whether it was already there."""
+
+    photo: Photo
+    duplicate: bool
+
+
+def validate_view(kind: str, view_or_site: str) -> None:
+    """Check the kind and the view (global) or site (close-up) name; ValueError otherwise."""
+    if kind == "global":
+        if view_or_site not in GLOBAL_VIEWS:
+            raise ValueError(f"unknown global view {view_or_site!r}; expected one of {', '.join(GLOBAL_VIEWS)}")
+    elif kind == "closeup":
+        if not _SITE_PATTERN.match(view_or_site):
+            raise ValueError(
+                f"close-up site {view_or_site!r} must be 1-40 lower-case letters, digits, '-' or '_' (e.g. vertex-1)"
+            )
+    else:
+        raise ValueError(f"kind must be 'global' or 'closeup', got {kind!r}")
+
+
+def ingest_photo(
+    store: Store,
+    visit_id: int,
+    data: bytes,
+    *,
+    name: str,
+    kind: str,
+    view_or_site: str,
+    px_per_mm: float | None = None,
+    scale_source: str | None = None,
+) -> IngestResult:
+    """Decode an upload safely and store it under a visit.
+
+    The original bytes are never stored: the decoded pixels (orientation applied) are re-encoded
+    without any metadata, the blob is made durable first, and only then is the row committed, so no
+    row ever points at a missing blob. The same original uploaded again for the same patient is
+    recognised (by its sha256) and not duplicated.
+
+    Raises
+    ------
+    tracker.errors.ImageRejected
+        The data is not an acceptable image (the message names ``name``).
+    """
+    validate_view(kind, view_or_site)
+    if px_per_mm is not None and not px_per_mm > 0:
+        raise ValueError(f"px/mm must be positive, got {px_per_mm}")
+    if scale_source is not None and scale_source not in SCALE_SOURCES:
+        raise ValueError(f"scale source must be one of {', '.join(SCALE_SOURCES)}")
+    if px_per_mm is not None and scale_source is None:
+        scale_source = "manual"
+    settings = store.settings
+    decoded = decode_image(data, name=name, max_pixels=settings.max_pixels, max_bytes=settings.max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    with store.session() as session:
+        visit = session.get(Visit, visit_id)
+        if visit is None:
+            raise NotFound(f"no visit with id {visit_id}")
+        existing = session.scalar(
+            select(Photo)
+            .join(Visit, Photo.visit_id == Visit.id)
+            .where(Visit.patient_id == visit.patient_id, Photo.sha256_original == digest)
+        )
+        if existing is not None:
+            return IngestResult(photo=existing, duplicate=True)
+        clean, media_type = encode_clean(decoded)
+        key = store.blobs.put(clean)
+        height, width = decoded.pixels.shape[:2]
+        photo = Photo(
+            visit_id=visit_id,
+            kind=kind,
+            view_or_site=view_or_site,
+            sha256_original=digest,
+            blob_key=key,
+            media_type=media_type,
+            width=width,
+            height=height,
+            captured_at=_camera_time(decoded.captured_at),
+            px_per_mm=px_per_mm,
+            scale_source=scale_source if px_per_mm is not None else None,
+        )
+        session.add(photo)
+        session.commit()
+        return IngestResult(photo=photo, duplicate=False)
+
+
+def _camera_time(value: dt.datetime | None) -> dt.datetime | None:
+    """EXIF times are the camera's wall clock with no zone: kept as that wall-clock time, labelled UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def load_pixels(store: Store, photo: Photo) -> np.ndarray:
+    """The stored photo's pixels, (H, W, 3) uint8 RGB (hash verified on read)."""
+    decoded: DecodedImage = decode_image(store.blobs.get(photo.blob_key), name=f"photo {photo.id}")
+    return decoded.pixels
+
+
+def baseline_photo(store: Store, photo: Photo) -> Photo:
+    """The patient's earliest photo of the same kind and view/site (the photo itself if it is the first)."""
+    with store.session() as session:
+        patient_id = session.scalar(select(Visit.patient_id).where(Visit.id == photo.visit_id))
+        first = session.scalar(
+            select(Photo)
+            .join(Visit, Photo.visit_id == Visit.id)
+            .where(
+                Visit.patient_id == patient_id,
+                Photo.kind == photo.kind,
+                Photo.view_or_site == photo.view_or_site,
+            )
+            .order_by(Visit.visit_date, Visit.id, Photo.id)
+            .limit(1)
+        )
+        return first if first is not None else photo
+
+
+def analyse_photo(store: Store, photo_id: int) -> Analysis:
+    """Run the pipeline on a stored photo and append an Analysis row (history is never overwritten)."""
+    with store.session() as session:
+        photo = session.get(Photo, photo_id)
+        if photo is None:
+            raise NotFound(f"no photo with id {photo_id}")
+    pixels = load_pixels(store, photo)
+    base = baseline_photo(store, photo)
+    base_pixels = None if base.id == photo.id else load_pixels(store, base)
+    if photo.kind == "closeup":
+        result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm, baseline=base_pixels)
+    else:
+        result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels)
+    return _save_analysis(store, photo, base, result)
+
+
+def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysis) -> Analysis:
+    ok, png = cv2.imencode(".png", result.mask.astype(np.uint8) * 255)
+    if not ok:
+        raise StorageError(f"could not encode the hair mask of photo {photo.id}")
+    mask_key = store.blobs.put(png.tobytes())
+    transform = np.eye(3) if base.id == photo.id else result.transform
+    quality = dict(result.quality)
+    if result.alignment is not None:
+        quality["alignment"] = result.alignment
+    analysis = Analysis(
+        photo_id=photo.id,
+        pipeline_version=result.pipeline_version,
+        parameters=result.parameters,
+        metrics=_json_ready(result.metrics),
+        uncertainty=_json_ready(result.uncertainty),
+        quality=_json_ready(quality),
+        transform=None if transform is None else np.asarray(transform, float).tolist(),
+        baseline_photo_id=base.id,
+        mask_blob_key=mask_key,
+    )
+    with store.session() as session:
+        session.add(analysis)
+        stored = session.get(Photo, photo.id)
+        stored.quality = _json_ready(result.quality)
+        session.commit()
+        return analysis
+
+
+def latest_analysis(store: Store, photo_id: int) -> Analysis | None:
+    """The newest analysis of a photo, or None."""
+    with store.session() as session:
+        return session.scalar(
+            select(Analysis).where(Analysis.photo_id == photo_id).order_by(Analysis.id.desc()).limit(1)
+        )
+
+
+def _json_ready(value):
+    """Convert numpy scalars/arrays inside nested dicts and lists to plain Python for JSON columns."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
