@@ -1,0 +1,391 @@
+"""The ``tracker`` command: the pipeline and the store from the shell.
+
+Contract (DESIGN section 6; extend, never break): ``analyze`` prints one JSON object per image on its own
+line, in the order given; ``align`` prints one JSON object. Bad input gives one line per input on stderr,
+the other inputs go on, and the exit status is non-zero only after every input was tried. No traceback
+for bad input. Heavy modules are imported inside the commands so start-up stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_USAGE = 2
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, allow_nan=False, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _error_line(message: str) -> None:
+    sys.stderr.write(f"tracker: {message.splitlines()[0] if message else 'error'}\n")
+
+
+def _parse_polygon(text: str) -> list[tuple[float, float]]:
+    try:
+        points = [tuple(float(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad polygon {text!r}: use 'x,y;x,y;x,y'") from exc
+    if len(points) < 3 or any(len(p) != 2 for p in points):
+        raise argparse.ArgumentTypeError("a polygon needs at least 3 'x,y' points separated by ';'")
+    return points  # type: ignore[return-value]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------- analyze
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from tracker.config import Settings
+    from tracker.errors import TrackerError
+    from tracker.imaging.decode import read_image_file
+
+    if args.mask_out and len(args.images) != 1:
+        _error_line("--mask-out takes exactly one image")
+        return EXIT_USAGE
+    settings = Settings.from_env()
+    failures = 0
+    for image_path in args.images:
+        try:
+            decoded = read_image_file(image_path, max_pixels=settings.max_pixels, max_bytes=settings.max_bytes)
+            result = _analyse_pixels(decoded.pixels, args)
+        except (TrackerError, ValueError, OSError) as exc:
+            failures += 1
+            message = str(exc) if str(exc).startswith(str(image_path)) else f"{image_path}: {exc}"
+            _error_line(message)
+            _emit({"image": image_path, "error": message})
+            continue
+        if args.mask_out and not _write_mask(args.mask_out, result.mask):
+            failures += 1
+        _emit(_finite(_analysis_record(image_path, decoded.pixels.shape, result)))
+    return EXIT_BAD_INPUT if failures else EXIT_OK
+
+
+def _analyse_pixels(pixels: Any, args: argparse.Namespace) -> Any:
+    import numpy as np
+
+    from tracker.pipeline import analyse_closeup, analyse_global
+
+    if args.kind == "closeup":
+        return analyse_closeup(pixels, px_per_mm=args.px_per_mm, vellus_um=args.vellus_um,
+                               terminal_um=args.terminal_um)
+    roi = None
+    if args.roi_polygon is not None:
+        roi = np.asarray(args.roi_polygon, dtype=float)
+    elif args.roi == "full":
+        h, w = pixels.shape[:2]
+        roi = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=float)
+    return analyse_global(pixels, view=args.roi if args.roi != "full" else "vertex", roi=roi)
+
+
+def _analysis_record(image_path: str, shape: tuple[int, ...], result: Any) -> dict[str, Any]:
+    metrics = dict(result.metrics)
+    record: dict[str, Any] = {
+        "image": image_path,
+        "kind": result.kind,
+        # Strands in a global photo are not countable: the contract's integer is 0 there.
+        "hair_count": int(metrics.pop("hair_count") or 0),
+        "density_per_cm2": metrics.pop("density_per_cm2", None),
+        "mean_shaft_width_um": metrics.pop("mean_shaft_width_um", None),
+        "hair_coverage": metrics.pop("hair_coverage"),
+        "vellus_fraction": metrics.pop("vellus_fraction", None),
+        "quality": result.quality,
+    }
+    record.update(metrics)
+    record["uncertainty"] = result.uncertainty
+    record["width"], record["height"] = int(shape[1]), int(shape[0])
+    record["pipeline_version"] = result.pipeline_version
+    if result.kind == "global":
+        record["roi"] = result.parameters.get("roi")
+    return record
+
+
+def _write_mask(path: str, mask: Any) -> bool:
+    import numpy as np
+    from PIL import Image
+
+    try:
+        Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(path)
+    except (OSError, ValueError) as exc:
+        _error_line(f"{path}: could not write the mask ({exc})")
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------------- align
+def cmd_align(args: argparse.Namespace) -> int:
+    from tracker.config import Settings
+    from tracker.errors import TrackerError
+    from tracker.imaging.align import align_images, warp_to_reference
+    from tracker.imaging.decode import read_image_file
+
+    settings = Settings.from_env()
+    images = []
+    failures = 0
+    for path in (args.reference, args.moving):
+        try:
+            images.append(read_image_file(path, max_pixels=settings.max_pixels, max_bytes=settings.max_bytes))
+        except (TrackerError, ValueError, OSError) as exc:
+            failures += 1
+            _error_line(str(exc) if str(exc).startswith(path) else f"{path}: {exc}")
+    if failures:
+        return EXIT_BAD_INPUT
+    reference, moving = images
+    alignment = align_images(reference.pixels, moving.pixels)
+    record = {"reference": args.reference, "moving": args.moving, **alignment.as_dict()}
+    if args.out:
+        from PIL import Image
+
+        warped = warp_to_reference(moving.pixels, alignment.matrix, reference_shape=reference.pixels.shape[:2])
+        try:
+            Image.fromarray(warped).save(args.out)
+            record["out"] = args.out
+        except (OSError, ValueError) as exc:
+            _error_line(f"{args.out}: could not write the warped image ({exc})")
+            _emit(_finite(record))
+            return EXIT_BAD_INPUT
+    _emit(_finite(record))
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------- store commands
+def _open_store(home: str | None) -> Any:
+    from tracker.config import Settings
+    from tracker.store import Store
+
+    return Store(Settings.from_env(home))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tracker.services import seed_demo
+
+    store = _open_store(args.home)
+
+    def report(done: int, total: int, label: str) -> None:
+        sys.stderr.write(f"\r[{done}/{total}] {label:<40}")
+        sys.stderr.flush()
+
+    counts = seed_demo(store, Path(args.samples), progress=report)
+    sys.stderr.write("\n")
+    print(
+        f"demo store at {store.settings.home}: {counts['patients']} patients, {counts['visits']} visits, "
+        f"{counts['photos']} photos added ({counts['skipped_patients']} patients already present)"
+    )
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from tracker.errors import TrackerError
+    from tracker.services import (
+        TreatmentInput,
+        analyse_photo,
+        create_patient,
+        get_patient,
+        ingest_photo,
+        open_visit,
+    )
+    from tracker.services.importing import classify_filename, image_files
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        _error_line(f"{folder}: not a folder")
+        return EXIT_BAD_INPUT
+    store = _open_store(args.home)
+    try:
+        patient = get_patient(store, args.patient)
+    except TrackerError:
+        if not args.name:
+            _error_line(f"no patient {args.patient!r}: give --name to create one")
+            return EXIT_BAD_INPUT
+        patient = create_patient(store, code=args.patient, display_name=args.name)
+        print(f"created patient {patient.code}")
+    treatments = [TreatmentInput(type=args.treatment, product=args.product, dose=args.dose)] if args.treatment else []
+    visit_date = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
+    visit = open_visit(store, patient.id, visit_date=visit_date, session_number=args.session, treatments=treatments)
+    failures = 0
+    for path in image_files(folder):
+        try:
+            kind, view = classify_filename(path.name, kind=args.kind, view=args.view)
+            result = ingest_photo(
+                store, visit.id, path.read_bytes(), name=path.name, kind=kind, view_or_site=view,
+                px_per_mm=args.px_per_mm if kind == "closeup" else None,
+            )
+            if result.duplicate:
+                print(f"{path.name}: already stored (photo {result.photo.id}), skipped")
+                continue
+            analysis = analyse_photo(store, result.photo.id)
+            reasons = "; ".join(analysis.quality.get("reasons", []))
+            flag = f"RETAKE: {reasons}" if analysis.quality.get("retake") else "ok"
+            print(f"{path.name}: {kind} {view}, photo {result.photo.id}, {flag}")
+        except (TrackerError, ValueError, OSError) as exc:
+            failures += 1
+            _error_line(str(exc) if str(exc).startswith(path.name) else f"{path.name}: {exc}")
+    print(f"visit {visit.id} of {patient.code} on {visit_date.isoformat()}")
+    return EXIT_BAD_INPUT if failures else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tracker.errors import NotFound
+    from tracker.services import export_csv, get_patient
+
+    store = _open_store(args.home)
+    ids = None
+    if args.patient:
+        try:
+            ids = [get_patient(store, code).id for code in args.patient]
+        except NotFound as exc:
+            _error_line(str(exc))
+            return EXIT_BAD_INPUT
+    text = export_csv(store, ids)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    if not app.exists():
+        _error_line(f"{app}: the dashboard script is missing (run from a source checkout)")
+        return EXIT_BAD_INPUT
+    from tracker.config import Settings
+
+    env = dict(os.environ)
+    # Resolved now: the server runs from the app's folder, and must use the store `tracker demo` built here.
+    env["TRACKER_HOME"] = str(Settings.from_env(args.home).home)
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.address", args.address, "--server.headless", "true"]
+    print(f"dashboard: http://localhost:{args.port}  (Ctrl+C stops it)", flush=True)
+    # Replace this process by Streamlit, so signals (Ctrl+C, a service manager's SIGTERM) reach the
+    # server itself and no orphan is left behind. Streamlit reads .streamlit/config.toml from the cwd.
+    os.chdir(app.parent)
+    os.execve(sys.executable, command, env)
+    return EXIT_OK  # not reached
+
+
+# ------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tracker", description="Scalp photo progress tracker")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("analyze", help="measure hair in images (JSON Lines on stdout)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--px-per-mm", type=_positive_float, default=None, help="scale of close-ups")
+    p.add_argument("--kind", choices=("closeup", "global"), default="closeup")
+    p.add_argument("--json", action="store_true", help="JSON Lines output (the default and only format)")
+    p.add_argument("--mask-out", metavar="FILE", help="write the hair mask (255 = hair); one image only")
+    p.add_argument("--roi", default="full", metavar="VIEW",
+                   help="global: 'full' (whole image, default) or a view name for its default ROI")
+    p.add_argument("--roi-polygon", type=_parse_polygon, default=None, metavar="'x,y;x,y;...'",
+                   help="global: ROI polygon in pixels (overrides --roi)")
+    p.add_argument("--vellus-um", type=_positive_float, default=30.0, help="vellus below this width (um)")
+    p.add_argument("--terminal-um", type=_positive_float, default=60.0, help="terminal from this width (um)")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("align", help="align MOVING to REFERENCE (JSON on stdout)")
+    p.add_argument("reference", metavar="REFERENCE")
+    p.add_argument("moving", metavar="MOVING")
+    p.add_argument("--out", metavar="FILE", help="write MOVING warped into REFERENCE's frame")
+    p.add_argument("--json", action="store_true", help="JSON output (the default and only format)")
+    p.set_defaults(func=cmd_align)
+
+    home_help = "store folder (default: $TRACKER_HOME or ./tracker-data)"
+    p = sub.add_parser("demo", help="build the demo store from the sample series")
+    p.add_argument("--home", help=home_help)
+    p.add_argument("--samples", default=str(Path(__file__).resolve().parents[1] / "sample_images"))
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="start the dashboard")
+    p.add_argument("--home", help=home_help)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("import", help="import a folder of photos as one visit of a patient")
+    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("--patient", required=True, help="patient code")
+    p.add_argument("--name", help="display name, to create the patient if missing")
+    p.add_argument("--date", help="visit date YYYY-MM-DD (default today)")
+    p.add_argument("--session", type=int, help="session number in the series")
+    p.add_argument("--kind", choices=("closeup", "global"), help="kind of every photo (default: from file names)")
+    p.add_argument("--view", help="view or site of every photo (default: from file names)")
+    p.add_argument("--px-per-mm", type=_positive_float, help="scale of the close-ups")
+    p.add_argument("--treatment", help="treatment type given at this visit, e.g. mesotherapy")
+    p.add_argument("--product", default="")
+    p.add_argument("--dose", default="")
+    p.add_argument("--home", help=home_help)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="measurements as CSV")
+    p.add_argument("--patient", action="append", help="patient code (repeatable; default all)")
+    p.add_argument("--out", help="file to write (default stdout)")
+    p.add_argument("--home", help=home_help)
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        from tracker.errors import TrackerError
+
+        if isinstance(exc, (TrackerError, ValueError, OSError)):
+            _error_line(str(exc))
+            return EXIT_BAD_INPUT
+        _error_line(f"internal error: {type(exc).__name__}: {exc} (set TRACKER_DEBUG=1 for details)")
+        if os.environ.get("TRACKER_DEBUG"):
+            raise
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
