@@ -1,0 +1,68 @@
+"""A patient's progress: charts per view/site across the session series, and the table."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.state import get_store, patient_picker
+from tracker.reports.charts import progress_chart
+from tracker.services import timeline
+
+
+def _change_sentence(frame, metric: str, what: str) -> str | None:
+    charted = frame[~frame["retake"] & frame["change_from_baseline_pct"].notna()]
+    if len(charted) < 2:
+        return None
+    last = charted.iloc[-1]
+    change = float(last["change_from_baseline_pct"])
+    beyond = bool(last["change_exceeds_noise"]) if last["change_exceeds_noise"] is not None else False
+    verdict = "beyond measurement noise" if beyond else "within measurement noise"
+    return (f"**{last['view_or_site']}**: {what} {change:+.1f} % since the first session "
+            f"({last['visit_date']:%d %b %Y}, {verdict}).")
+
+
+def render() -> None:
+    store = get_store()
+    patient = patient_picker()
+    st.title("Progress")
+    if patient is None:
+        st.info("Add a patient first (Patients page) or load the demo series with `tracker demo`.")
+        return
+    st.caption(f"{patient.code} · {patient.display_name}")
+    frame = timeline(store, patient.id)
+    if frame.empty:
+        st.info("No analysed photos yet for this patient: upload the first visit on “New visit”.")
+        return
+    closeups = frame[frame["kind"] == "closeup"]
+    globals_ = frame[frame["kind"] == "global"]
+    for part, metric, what in ((closeups, "density_per_cm2", "density"), (globals_, "hair_coverage", "coverage")):
+        for _site, group in part.groupby("view_or_site", sort=True):
+            sentence = _change_sentence(group, metric, what)
+            if sentence:
+                st.markdown(sentence)
+    if not closeups.empty:
+        metric = "density_per_cm2" if closeups["density_per_cm2"].notna().any() else "hair_count"
+        st.subheader("Close-ups: hair density")
+        st.altair_chart(progress_chart(closeups, metric=metric), width="stretch")
+    if not globals_.empty:
+        st.subheader("Global views: hair coverage")
+        st.altair_chart(progress_chart(globals_, metric="hair_coverage"), width="stretch")
+    retakes = frame[frame["retake"]]
+    if not retakes.empty:
+        st.warning(f"{len(retakes)} photo(s) flagged for retake are shown hollow and not charted.")
+    st.subheader("Measurements")
+    columns = {
+        "visit_date": "Visit", "session_number": "Session", "treatments": "Treatments", "view_or_site": "View/site",
+        "hair_count": "Hairs", "density_per_cm2": "Hairs/cm²", "mean_shaft_width_um": "Width µm",
+        "vellus_fraction": "Vellus", "hair_coverage": "Coverage", "change_from_baseline_pct": "Δ % vs first",
+        "retake": "Retake", "reasons": "Quality notes",
+    }
+    table = frame[list(columns)].rename(columns=columns)
+    table["Visit"] = table["Visit"].dt.date
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "Hairs/cm²": st.column_config.NumberColumn(format="%.0f"),
+        "Width µm": st.column_config.NumberColumn(format="%.1f"),
+        "Vellus": st.column_config.NumberColumn(format="%.2f"),
+        "Coverage": st.column_config.NumberColumn(format="%.3f"),
+        "Δ % vs first": st.column_config.NumberColumn(format="%+.1f"),
+    })

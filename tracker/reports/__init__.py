@@ -1,0 +1,1 @@
+"""Outputs for people: charts, comparison images, reports, CSV."""
