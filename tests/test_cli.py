@@ -50,7 +50,7 @@ def test_analyze_json_lines_in_order_with_bad_inputs(closeup, vertex_pair, tmp_p
     assert [r["image"] for r in records] == [str(closeup["path"]), str(fake), str(missing), str(vertex_pair[0]["path"])]
     good = [records[0], records[3]]
     for record in good:
-        assert CONTRACT_KEYS <= record.keys()
+        assert set(record) >= CONTRACT_KEYS
         assert isinstance(record["hair_count"], int)
         assert 0.0 <= record["hair_coverage"] <= 1.0
         assert isinstance(record["quality"], dict) and "retake" in record["quality"]

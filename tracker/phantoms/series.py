@@ -140,7 +140,7 @@ def _lerp(pair: tuple[float, float], t: float) -> float:
     return float(pair[0] + (pair[1] - pair[0]) * t)
 
 
-def _vertex_pose(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+def vertex_pose(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Phone pose of one visit: rotation, scale, shift and mild perspective about the image centre."""
     h, w = shape
     ang = np.deg2rad(rng.uniform(3.0, 13.0) * rng.choice([-1.0, 1.0]))
@@ -186,7 +186,7 @@ def plan() -> list[dict]:
                 "hair_seed": pat["seed"] * 100 + k,
                 "shape": list(VERTEX_SHAPE),
                 "thinning": round(_lerp(pat["thinning"], t) + float(rng.normal(0, 0.01)), 4),
-                "pose": _vertex_pose(rng, VERTEX_SHAPE).tolist(),
+                "pose": vertex_pose(rng, VERTEX_SHAPE).tolist(),
                 "brightness": round(float(rng.uniform(0.82, 1.18)), 4),
                 "white_balance": [round(float(v), 4) for v in rng.uniform(0.94, 1.06, 3)],
                 "blur_sigma_px": round(blur, 3),

@@ -1,0 +1,437 @@
+"""Tests of tracker.imaging.align (registration); tracker.imaging.geometry is tested in test_geometry.py.
+
+Pairs are views of bundled scikit-image photos through KNOWN homographies, so the recovered matrix can
+be checked on the image corners.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import cv2
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from skimage import data
+
+from tracker.imaging.align import Alignment, align_images, homography_from_points, warp_to_reference
+from tracker.imaging.geometry import image_corners, resize_matrix, transform_points
+
+VIEW = (480, 640)
+
+
+@cache
+def source(name: str) -> np.ndarray:
+    """A bundled photo enlarged to 1100 px on the long side (the scene the 'camera' looks at)."""
+    img = getattr(data, name)()
+    h, w = img.shape[:2]
+    s = 1100 / max(h, w)
+    return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
+
+
+def view_matrix(src_shape, view_shape, angle=0.0, zoom=1.0, shift=(0.0, 0.0), persp=(0.0, 0.0)) -> np.ndarray:
+    """Homography from VIEW pixels to SOURCE pixels."""
+    vh, vw = view_shape[:2]
+    sh, sw = src_shape[:2]
+    centre = np.array([[1, 0, -(vw - 1) / 2], [0, 1, -(vh - 1) / 2], [0, 0, 1.0]])
+    p = np.array([[1, 0, 0], [0, 1, 0], [persp[0] / vw, persp[1] / vh, 1.0]])
+    a = np.deg2rad(angle)
+    r = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    z = np.diag([1 / zoom, 1 / zoom, 1.0])
+    back = np.array([[1, 0, (sw - 1) / 2 + shift[0]], [0, 1, (sh - 1) / 2 + shift[1]], [0, 0, 1.0]])
+    return back @ r @ z @ p @ centre
+
+
+def render(src, a, view_shape):
+    return cv2.warpPerspective(
+        src, a, (view_shape[1], view_shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    )
+
+
+def photometric(img, *, gain=1.0, gamma=1.0, noise=0.0, jpeg=None, seed=0):
+    f = np.clip(gain * (img.astype(np.float64) / 255.0) ** gamma, 0, 1) * 255
+    if noise:
+        f = f + np.random.default_rng(seed).normal(0, noise, f.shape)
+    out = np.clip(np.round(f), 0, 255).astype(np.uint8)
+    if jpeg:
+        _, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return out
+
+
+def make_pair(name, *, angle=0.0, zoom=1.0, shift=(0.0, 0.0), persp=(0.0, 0.0), mov_shape=VIEW, **photo):
+    """(reference, moving, true H moving->reference)."""
+    src = source(name)
+    a_r = view_matrix(src.shape, VIEW)
+    a_m = view_matrix(src.shape, mov_shape, angle, zoom, shift, persp)
+    h = np.linalg.inv(a_r) @ a_m
+    return render(src, a_r, VIEW), photometric(render(src, a_m, mov_shape), **photo), h / h[2, 2]
+
+
+def assert_corners(h_est, h_true, shape, atol=2.0):
+    c = image_corners(shape)
+    assert_allclose(transform_points(c, h_est), transform_points(c, h_true), atol=atol)
+
+
+# ------------------------------------------------------------------------------------------------
+# align_images: known warps
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("astronaut", {"angle": 30.0, "shift": (40, -30)}),
+        ("coffee", {"angle": -30.0, "zoom": 0.8}),
+        ("chelsea", {"angle": 12.0, "zoom": 1.25, "shift": (-50, 20)}),
+        ("rocket", {"angle": -8.0, "zoom": 0.9, "persp": (0.08, -0.06)}),
+        ("astronaut", {"angle": 5.0, "gain": 1.3, "gamma": 0.8}),
+        ("coffee", {"angle": 20.0, "zoom": 1.1, "gain": 0.7, "gamma": 1.25, "noise": 6.0}),
+        ("chelsea", {"angle": -18.0, "persp": (-0.08, 0.05), "jpeg": 55}),
+        ("rocket", {"zoom": 1.2, "shift": (60, 40), "noise": 4.0, "jpeg": 70}),
+    ],
+)
+def test_known_homography_is_recovered(name, params):
+    ref, mov, h_true = make_pair(name, **params)
+    result = align_images(ref, mov)
+    assert result.ok, result.reason
+    assert result.reason is None
+    assert result.quality["method"] in ("orb", "sift")
+    assert result.inliers >= 25
+    assert result.matrix.shape == (3, 3) and result.matrix.dtype == np.float64
+    assert_corners(result.matrix, h_true, mov.shape, atol=2.0)
+
+
+def test_without_refinement_still_close():
+    ref, mov, h_true = make_pair("astronaut", angle=-15.0, zoom=1.1)
+    result = align_images(ref, mov, refine=False)
+    assert result.ok and result.quality["refined"] is False
+    assert_corners(result.matrix, h_true, mov.shape, atol=3.0)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_identical_images_give_identity(name):
+    img = render(source(name), view_matrix(source(name).shape, VIEW), VIEW)
+    result = align_images(img, img.copy())
+    assert result.ok
+    assert_corners(result.matrix, np.eye(3), img.shape, atol=0.5)
+    assert_allclose(result.quality["scale"], 1.0, atol=0.01)
+    assert_allclose(result.quality["rotation_deg"], 0.0, atol=0.5)
+
+
+def test_grey_and_rgb_inputs():
+    ref, mov, h_true = make_pair("chelsea", angle=10.0)
+    grey_ref = cv2.cvtColor(ref, cv2.COLOR_RGB2GRAY)
+    result = align_images(grey_ref, mov)
+    assert result.ok
+    assert_corners(result.matrix, h_true, mov.shape)
+
+
+@pytest.mark.parametrize("factor", [0.55, 1.6])
+def test_different_image_sizes(factor):
+    """MOVING at another resolution: the matrix maps ITS full-resolution pixels; zoom stays about 1."""
+    ref, mov, h_true = make_pair("coffee", angle=-12.0, shift=(20, 10))
+    small = cv2.resize(
+        mov, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    )
+    h_small = h_true @ np.linalg.inv(resize_matrix(mov.shape, small.shape))
+    result = align_images(ref, small)
+    assert result.ok, result.reason
+    assert_corners(result.matrix, h_small, small.shape, atol=2.0)
+    assert_allclose(result.quality["scale"], 1.0, atol=0.03)
+
+
+def test_reference_at_other_resolution():
+    ref, mov, h_true = make_pair("rocket", angle=7.0)
+    big_ref = cv2.resize(ref, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    h_big = resize_matrix(ref.shape, big_ref.shape) @ h_true
+    result = align_images(big_ref, mov)
+    assert result.ok
+    assert_corners(result.matrix, h_big, mov.shape, atol=3.0)  # 2 px at the original reference scale
+
+
+# ------------------------------------------------------------------------------------------------
+# refusals
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("astronaut", "coffee"),
+        ("chelsea", "rocket"),
+        ("camera", "brick"),
+        ("grass", "gravel"),
+        ("noise", "noise2"),
+    ],
+)
+def test_unrelated_images_are_refused(a, b):
+    def get(name):
+        if name.startswith("noise"):
+            return np.random.default_rng(len(name)).integers(0, 256, (480, 640), dtype=np.uint8)
+        return getattr(data, name)()
+
+    result = align_images(get(a), get(b))
+    assert not result.ok
+    assert isinstance(result.reason, str) and result.reason
+    assert_allclose(result.matrix, np.eye(3))
+    assert result.quality["method"] == "identity"
+
+
+def test_flat_image_is_refused_not_raised():
+    flat = np.full((400, 500), 128, np.uint8)
+    result = align_images(flat, data.camera())
+    assert not result.ok
+    assert "features" in result.reason
+
+
+def test_implausible_rotation_is_refused_but_allowed_by_limit():
+    ref, mov, h_true = make_pair("astronaut", angle=60.0)
+    refused = align_images(ref, mov)
+    assert not refused.ok and "rotation" in refused.reason
+    assert_corners(np.array(refused.quality["rejected_matrix"]), h_true, mov.shape, atol=2.0)
+    allowed = align_images(ref, mov, max_rotation_deg=90)
+    assert allowed.ok
+    assert_corners(allowed.matrix, h_true, mov.shape, atol=2.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# masks
+
+
+def test_masks_steer_the_features():
+    """Left half of MOVING shows the scene warped by H; the right half shows an identity copy (a decoy).
+
+    Masking each half in turn must give the transform of that half.
+    """
+    ref, warped, h_true = make_pair("astronaut", angle=9.0, zoom=1.05, shift=(25, -15))
+    mov = warped.copy()
+    mov[:, VIEW[1] // 2 :] = ref[:, VIEW[1] // 2 :]
+    left = np.zeros(VIEW, bool)
+    left[:, : VIEW[1] // 2 - 10] = True
+    right = np.zeros(VIEW, bool)
+    right[:, VIEW[1] // 2 + 10 :] = True
+    on_left = align_images(ref, mov, moving_mask=left)
+    assert on_left.ok, on_left.reason
+    assert_corners(on_left.matrix, h_true, VIEW, atol=2.0)
+    on_right = align_images(ref, mov, moving_mask=right, reference_mask=right)
+    assert on_right.ok, on_right.reason
+    assert_corners(on_right.matrix, np.eye(3), VIEW, atol=2.0)
+
+
+def test_half_mask_on_reference_still_aligns():
+    ref, mov, h_true = make_pair("coffee", angle=-10.0)
+    top = np.zeros(VIEW, bool)
+    top[: VIEW[0] // 2] = True
+    result = align_images(ref, mov, reference_mask=top)
+    assert result.ok
+    assert_corners(result.matrix, h_true, mov.shape, atol=2.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# result object, inputs
+
+
+def test_as_dict_is_json_ready():
+    ref, mov, _ = make_pair("chelsea", angle=4.0)
+    d = align_images(ref, mov).as_dict()
+    back = json.loads(json.dumps(d, allow_nan=False))
+    assert set(back) == {"matrix", "ok", "inliers", "reason", "quality"}
+    assert np.array(back["matrix"]).shape == (3, 3)
+    for key in (
+        "method",
+        "inlier_ratio",
+        "ecc_correlation",
+        "scale",
+        "rotation_deg",
+        "perspective",
+        "reprojection_rmse_px",
+    ):
+        assert key in back["quality"]
+    refused = align_images(data.camera(), data.coffee()).as_dict()
+    json.dumps(refused, allow_nan=False)
+    assert refused["ok"] is False
+
+
+def test_alignment_is_frozen():
+    a = Alignment(matrix=np.eye(3), ok=True, inliers=4, reason=None, quality={})
+    with pytest.raises(AttributeError):
+        a.ok = False
+    with pytest.raises(ValueError):
+        a.matrix[0, 0] = 2.0  # read-only
+
+
+def test_inputs_not_mutated():
+    ref, mov, _ = make_pair("rocket", angle=5.0)
+    mask = np.ones(VIEW, bool)
+    mask[:50] = False
+    copies = [ref.copy(), mov.copy(), mask.copy()]
+    align_images(ref, mov, reference_mask=mask, moving_mask=mask)
+    for before, after in zip(copies, (ref, mov, mask), strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize(
+    ("ref", "mov", "kwargs"),
+    [
+        (np.zeros((100, 100), np.float32), np.zeros((100, 100), np.uint8), {}),
+        (np.zeros((100, 100, 4), np.uint8), np.zeros((100, 100), np.uint8), {}),
+        (np.zeros((100, 100), np.uint8), np.zeros((10, 100), np.uint8), {}),
+        (np.zeros((100, 100), np.uint8), [[0, 1], [2, 3]], {}),
+        (
+            np.zeros((100, 100), np.uint8),
+            np.zeros((100, 100), np.uint8),
+            {"moving_mask": np.ones((99, 100), bool)},
+        ),
+        (
+            np.zeros((100, 100), np.uint8),
+            np.zeros((100, 100), np.uint8),
+            {"moving_mask": np.ones((100, 100))},
+        ),
+        (
+            np.zeros((100, 100), np.uint8),
+            np.zeros((100, 100), np.uint8),
+            {"reference_mask": np.zeros((100, 100), bool)},
+        ),
+        (np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8), {"scale_range": (1.2, 1.4)}),
+        (np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8), {"max_rotation_deg": 0}),
+    ],
+)
+def test_bad_inputs_raise_value_error(ref, mov, kwargs):
+    with pytest.raises(ValueError):
+        align_images(ref, mov, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# warp_to_reference
+
+
+def test_warp_to_reference_reproduces_the_reference():
+    ref, mov, h_true = make_pair("coffee", angle=15.0, zoom=1.1)
+    warped = warp_to_reference(mov, h_true, reference_shape=ref.shape)
+    assert warped.shape == ref.shape and warped.dtype == np.uint8
+    valid = warp_to_reference(np.ones(mov.shape[:2], bool), h_true, reference_shape=ref.shape[:2])
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert valid.mean() > 0.5
+    diff = np.abs(warped.astype(float) - ref.astype(float))[valid]
+    assert np.median(diff) < 6
+
+
+def test_warp_translation_and_dtypes():
+    img = np.zeros((20, 30), np.float32)
+    img[5, 7] = 1.0
+    shift = np.array([[1, 0, 3], [0, 1, 2], [0, 0, 1.0]])
+    out = warp_to_reference(img, shift, reference_shape=(25, 40), interpolation="nearest")
+    assert out.shape == (25, 40) and out.dtype == np.float32
+    assert out[7, 10] == 1.0 and out.sum() == 1.0
+    mask = img > 0
+    out_mask = warp_to_reference(mask, shift, reference_shape=(25, 40))
+    assert out_mask.dtype == bool and out_mask[7, 10] and out_mask.sum() == 1
+    single = warp_to_reference(np.ones((10, 10, 1), np.uint8), np.eye(3), reference_shape=(10, 10))
+    assert single.shape == (10, 10, 1)
+
+
+@pytest.mark.parametrize(
+    ("image", "matrix", "shape", "interp"),
+    [
+        (np.zeros((10, 10), np.uint8), np.zeros((3, 3)), (10, 10), "linear"),
+        (np.zeros((10, 10), np.uint8), np.eye(4), (10, 10), "linear"),
+        (np.zeros((10, 10), np.uint8), np.eye(3), (0, 10), "linear"),
+        (np.zeros((10, 10), np.uint8), np.eye(3), (10, 10), "lanczos"),
+        (np.zeros((10, 10), np.int64), np.eye(3), (10, 10), "linear"),
+        (np.zeros((10, 10, 5), np.uint8), np.eye(3), (10, 10), "linear"),
+        (np.zeros((10, 10), np.uint8), np.full((3, 3), np.nan), (10, 10), "linear"),
+    ],
+)
+def test_warp_bad_inputs(image, matrix, shape, interp):
+    with pytest.raises(ValueError):
+        warp_to_reference(image, matrix, reference_shape=shape, interpolation=interp)
+
+
+# ------------------------------------------------------------------------------------------------
+# homography_from_points (manual fallback)
+
+H_KNOWN = np.array([[0.95, -0.2, 30.0], [0.18, 1.02, -12.0], [1.5e-4, -1e-4, 1.0]])
+QUAD = np.array([[10.0, 20.0], [500.0, 35.0], [480.0, 390.0], [25.0, 410.0]])
+
+
+def test_four_points_recover_exact_homography():
+    result = homography_from_points(QUAD, transform_points(QUAD, H_KNOWN))
+    assert result.ok and result.inliers == 4 and result.quality["method"] == "manual"
+    assert_allclose(result.matrix, H_KNOWN, rtol=1e-6, atol=1e-9)
+    assert result.quality["reprojection_rmse_px"] < 1e-4
+
+
+def test_three_points_give_exact_affine():
+    affine = np.array([[0.9, 0.3, 5.0], [-0.2, 1.1, 7.0], [0, 0, 1.0]])
+    tri = QUAD[:3]
+    result = homography_from_points(tri, transform_points(tri, affine))
+    assert result.ok
+    assert_allclose(result.matrix, affine, atol=1e-6)
+
+
+def test_many_noisy_points_least_squares():
+    rng = np.random.default_rng(2)
+    pts = rng.uniform(0, 600, (12, 2))
+    target = transform_points(pts, H_KNOWN) + rng.normal(0, 0.3, (12, 2))
+    result = homography_from_points(pts, target)
+    assert result.ok
+    assert_corners(result.matrix, H_KNOWN, (480, 640), atol=2.0)
+    assert 0.05 < result.quality["reprojection_rmse_px"] < 1.0
+
+
+def test_inconsistent_or_mirrored_points_are_refused():
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(0, 600, (8, 2))
+    target = transform_points(pts, H_KNOWN)
+    target[0] += [150.0, -120.0]  # one mis-click far off
+    bad = homography_from_points(pts, target)
+    assert not bad.ok and "disagree" in bad.reason
+    mirror = np.diag([-1.0, 1.0, 1.0])
+    flipped = homography_from_points(QUAD, transform_points(QUAD, mirror))
+    assert not flipped.ok and "mirror" in flipped.reason
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        (QUAD[:2], QUAD[:2]),  # fewer than 3
+        (np.array([[0.0, 0], [1, 1], [2, 2]]), QUAD[:3]),  # collinear moving points
+        (QUAD[:3], np.array([[0.0, 0], [5, 0], [10, 0]])),  # collinear reference points
+        (np.array([[0.0, 0], [10, 0], [20, 0], [5, 30]]), QUAD),  # three of four collinear
+        (QUAD, QUAD[:3]),  # shapes differ
+        (np.array([[0.0, 0], [0, 0], [0, 0], [0, 0]]), QUAD),  # duplicated
+        (np.array([[np.nan, 0], [1, 5], [7, 2]]), QUAD[:3]),
+        (np.zeros((4, 3)), np.zeros((4, 3))),
+    ],
+)
+def test_degenerate_points_raise(src, dst):
+    with pytest.raises(ValueError):
+        homography_from_points(src, dst)
+
+
+# ------------------------------------------------------------------------------------------------
+# two visits of the sample vertex phantom (hair re-grown between the visits)
+
+
+def test_vertex_phantom_visits_align_with_hair_masked_and_never_wrongly_without():
+    vertex = pytest.importorskip("tracker.phantoms.vertex")
+    shape = (600, 800)
+    pose_a = np.array([[0.98, -0.12, 40.0], [0.12, 0.98, -30.0], [1e-5, 0.0, 1.0]])
+    pose_b = np.array([[1.02, 0.15, -60.0], [-0.15, 1.02, 35.0], [0.0, -1.5e-5, 1.0]])
+    a, hair_a, truth_a = vertex.render_vertex(seed=3, thinning=0.3, shape=shape, pose=pose_a, hair_seed=1)
+    b, hair_b, truth_b = vertex.render_vertex(
+        seed=3, thinning=0.6, shape=shape, pose=pose_b, hair_seed=2, brightness=1.2, jpeg_quality=85
+    )
+    h_true = np.linalg.inv(truth_a.transform_to_canonical) @ truth_b.transform_to_canonical
+    kernel = np.ones((15, 15), np.uint8)
+    masked = align_images(
+        a,
+        b,
+        reference_mask=cv2.dilate(hair_a.astype(np.uint8), kernel) == 0,
+        moving_mask=cv2.dilate(hair_b.astype(np.uint8), kernel) == 0,
+    )
+    assert masked.ok, masked.reason
+    assert_corners(masked.matrix, h_true, b.shape, atol=2.0)
+    unmasked = align_images(a, b)  # features on moved hair: must refuse rather than be wrong
+    if unmasked.ok:
+        assert_corners(unmasked.matrix, h_true, b.shape, atol=2.0)

@@ -1,0 +1,79 @@
+"""Tests of tracker.imaging.geometry (homography helpers); registration is tested in test_align.py."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from tracker.imaging.geometry import (
+    as_homography,
+    describe_homography,
+    image_corners,
+    polygon_is_convex,
+    resize_matrix,
+    transform_points,
+)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "points", "expected"),
+    [
+        (np.eye(3), [[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]]),
+        ([[2, 0, 1], [0, 2, -1], [0, 0, 1]], [[1.0, 1.0]], [[3.0, 1.0]]),
+        ([[0, -1, 0], [1, 0, 0], [0, 0, 1]], [[1.0, 0.0]], [[0.0, 1.0]]),
+        ([[1, 0, 0], [0, 1, 0], [0.5, 0, 1]], [[2.0, 4.0]], [[1.0, 2.0]]),
+        ([[2, 0, 0], [0, 2, 0], [0, 0, 2]], [[5.0, 6.0]], [[5.0, 6.0]]),
+    ],
+)
+def test_transform_points_known_values(matrix, points, expected):
+    assert_allclose(transform_points(np.array(points), np.array(matrix, float)), expected, atol=1e-12)
+
+
+def test_transform_points_matches_opencv_and_handles_edge_cases():
+    rng = np.random.default_rng(0)
+    h = np.array([[1.1, 0.1, 5], [-0.05, 0.9, 3], [1e-4, -2e-4, 1]])
+    pts = rng.uniform(0, 500, (50, 2))
+    expected = cv2.perspectiveTransform(pts[None].astype(np.float64), h)[0]
+    assert_allclose(transform_points(pts, h), expected, rtol=1e-10)
+    assert transform_points(np.zeros((0, 2)), h).shape == (0, 2)
+    assert transform_points(np.array([1.0, 2.0]), np.eye(3)).shape == (1, 2)
+    before = pts.copy()
+    transform_points(pts, h)
+    np.testing.assert_array_equal(pts, before)
+    with pytest.raises(ValueError):
+        transform_points(np.zeros((3, 3)), h)
+    with pytest.raises(ValueError):
+        transform_points(np.array([[np.nan, 1.0]]), h)
+
+
+def test_resize_matrix_matches_cv2_resize_pixel_centres():
+    s = resize_matrix((100, 200), (50, 100))
+    assert_allclose(transform_points(np.array([[0.5, 0.5], [199.5, 99.5]]), s), [[0.0, 0.0], [99.5, 49.5]])
+    assert_allclose(s @ resize_matrix((50, 100), (100, 200)), np.eye(3), atol=1e-12)
+
+
+@pytest.mark.parametrize(("angle", "zoom"), [(0.0, 1.0), (30.0, 0.8), (-44.0, 1.3), (170.0, 1.0)])
+def test_describe_homography_similarity(angle, zoom):
+    a = np.deg2rad(angle)
+    h = np.array(
+        [[zoom * np.cos(a), -zoom * np.sin(a), 10], [zoom * np.sin(a), zoom * np.cos(a), -4], [0, 0, 1]]
+    )
+    fig = describe_homography(h, (300, 400))
+    assert_allclose(
+        [fig["scale"], fig["rotation_deg"], fig["anisotropy"], fig["perspective"]],
+        [zoom, angle, 1.0, 0.0],
+        atol=1e-9,
+    )
+    mirrored = describe_homography(np.diag([-1.0, 1.0, 1.0]), (300, 400))
+    assert mirrored["scale"] < 0
+
+
+def test_polygon_convexity_and_homography_checks():
+    assert polygon_is_convex(image_corners((10, 20)))
+    assert not polygon_is_convex(np.array([[0, 0], [10, 0], [0, 10], [10, 10]], float))  # bow tie
+    assert_allclose(as_homography([[2, 0, 0], [0, 2, 0], [0, 0, 2]]), np.eye(3))
+    assert as_homography([[1, 0, 3], [0, 1, 4]]).shape == (3, 3)
+    with pytest.raises(ValueError):
+        as_homography(np.ones((3, 3)))

@@ -1,0 +1,283 @@
+"""Feature stage of the registration in :mod:`tracker.imaging.align`: input checks, working images and
+candidate homographies from ORB or SIFT features.
+
+1. Both images go to grey, are resized to a working image of about 1000 px on the long side and
+   contrast-equalised with CLAHE. Optional masks say where features may be taken (global views mask
+   the hair out: hair moves between visits); they are eroded so that keypoint patches stay off the
+   excluded pixels.
+2. ORB or SIFT features + Lowe's ratio test + ``cv2.findHomography(..., cv2.USAC_MAGSAC)``. The result
+   is a candidate with its evidence (keypoints, matches, inliers, their share and spread), which
+   :func:`evidence_reason` judges. Geometric plausibility and the checks against the pixels are left to
+   :func:`tracker.imaging.align.align_images`.
+
+Matrices map full-resolution pixel ``(x, y, 1)`` of MOVING to full-resolution pixels of REFERENCE
+(pixel centres at integer coordinates, OpenCV convention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tracker.imaging.geometry import as_homography, resize_matrix, transform_points
+
+__all__ = [
+    "MAX_UPSCALE",
+    "MIN_INLIERS",
+    "MIN_INLIER_RATIO",
+    "MIN_INLIER_SPREAD",
+    "MIN_SIDE",
+    "WORK_LONG_SIDE",
+    "checked_grey",
+    "checked_mask",
+    "evidence_reason",
+    "feature_candidate",
+    "resize_with_mask",
+    "working_image",
+]
+
+#: Long side of the working image for feature matching (px); smaller photos are enlarged at most
+#: ``MAX_UPSCALE`` times (measured on 200x150 dermoscopy pairs: 2x found more inliers than 1x or 5x).
+WORK_LONG_SIDE = 1000
+MAX_UPSCALE = 2.0
+#: Smallest image side accepted (px).
+MIN_SIDE = 32
+#: Evidence limits for accepting a feature-based homography (MIN_INLIERS also bounds keypoints and matches).
+MIN_INLIERS = 25
+MIN_INLIER_RATIO = 0.2
+MIN_INLIER_SPREAD = 0.02
+
+_RATIO = {"orb": 0.8, "sift": 0.75}
+_RANSAC_THRESHOLD_PX = 3.0  # at the working resolution
+
+
+# --------------------------------------------------------------------------------------------------
+# input checks and working images
+
+
+def checked_grey(image: np.ndarray, *, name: str) -> np.ndarray:
+    """Validate a (H,W) or (H,W,3) uint8 image and return a grey (H,W) uint8 copy.
+
+    Raises
+    ------
+    ValueError
+        Not a uint8 numpy array of shape (H, W) or (H, W, 3), or a side below ``MIN_SIDE``.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 3:
+        grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    elif image.ndim == 2:
+        grey = image.copy()
+    else:
+        raise ValueError(f"{name} must have shape (H, W) or (H, W, 3), got {image.shape}")
+    if min(grey.shape) < MIN_SIDE:
+        raise ValueError(
+            f"{name} is too small ({grey.shape[1]}x{grey.shape[0]} px; need {MIN_SIDE} px a side)"
+        )
+    return grey
+
+
+def checked_mask(mask: np.ndarray | None, shape: tuple[int, int], *, name: str) -> np.ndarray:
+    """Validate an optional (H,W) bool mask and return it as uint8 0/255 (all 255 when None).
+
+    Raises
+    ------
+    ValueError
+        Not a bool numpy array of the image's shape, or no pixel included.
+    """
+    if mask is None:
+        return np.full(shape, 255, dtype=np.uint8)
+    if not isinstance(mask, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(mask).__name__}")
+    if mask.dtype != np.bool_:
+        raise ValueError(f"{name} must be a bool array, got {mask.dtype}")
+    if mask.shape != shape:
+        raise ValueError(f"{name} has shape {mask.shape}, but its image is {shape}")
+    if not mask.any():
+        raise ValueError(f"{name} excludes every pixel: nothing left to align on")
+    return mask.astype(np.uint8) * 255
+
+
+def resize_with_mask(grey: np.ndarray, mask: np.ndarray, *, long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize a grey image (area/cubic) and its 0/255 mask (area, then > half) to the given long side.
+
+    Small images are enlarged at most ``MAX_UPSCALE`` times.
+    """
+    long_side = min(long_side, round(MAX_UPSCALE * max(grey.shape)))
+    h, w = grey.shape
+    s = long_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    if size == (w, h):
+        return grey, mask
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    img = cv2.resize(grey, size, interpolation=interp)
+    msk = cv2.resize(mask, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return img, np.where(msk >= 128, 255, 0).astype(np.uint8)
+
+
+def _feature_mask(mask: np.ndarray) -> np.ndarray:
+    """Erode the mask so that keypoint patches do not reach far into excluded pixels."""
+    if mask.all():
+        return mask
+    eroded = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15)))
+    return eroded if eroded.any() else mask
+
+
+def working_image(grey: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Working image for feature matching.
+
+    Parameters
+    ----------
+    grey : ndarray, shape (H, W), uint8
+        Full-resolution grey image (see :func:`checked_grey`).
+    mask : ndarray, shape (H, W), uint8
+        0/255 mask of where features may be taken (see :func:`checked_mask`).
+
+    Returns
+    -------
+    image : ndarray, shape (h, w), uint8
+        CLAHE-equalised image with a long side of ``WORK_LONG_SIDE`` (enlarged at most ``MAX_UPSCALE``).
+    feature_mask : ndarray, shape (h, w), uint8
+        The mask at that size, eroded so that keypoint patches stay off excluded pixels (0/255).
+    to_work : ndarray, shape (3, 3), float64
+        Maps full-resolution pixels to working-image pixels.
+    """
+    work, work_mask = resize_with_mask(grey, mask, long_side=WORK_LONG_SIDE)
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    return clahe.apply(work), _feature_mask(work_mask), resize_matrix(grey.shape, work.shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# feature stage
+
+
+def _detect(method: str, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    if method == "orb":
+        detector = cv2.ORB_create(nfeatures=4000, scaleFactor=1.2, nlevels=8, fastThreshold=10)
+    else:
+        detector = cv2.SIFT_create(nfeatures=4000)
+    keypoints, descriptors = detector.detectAndCompute(image, mask)
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float64).reshape(-1, 2)
+    return points, descriptors
+
+
+def _match(method: str, desc_m: np.ndarray | None, desc_r: np.ndarray | None) -> list[tuple[int, int]]:
+    """Ratio-test matches (moving index, reference index)."""
+    if desc_m is None or desc_r is None or len(desc_m) < 2 or len(desc_r) < 2:
+        return []
+    norm = cv2.NORM_HAMMING if method == "orb" else cv2.NORM_L2
+    knn = cv2.BFMatcher(norm).knnMatch(desc_m, desc_r, k=2)
+    ratio = _RATIO[method]
+    return [
+        (p[0].queryIdx, p[0].trainIdx) for p in knn if len(p) == 2 and p[0].distance < ratio * p[1].distance
+    ]
+
+
+def _hull_share(points: np.ndarray, shape: tuple[int, int]) -> float:
+    if len(points) < 3:
+        return 0.0
+    hull = cv2.convexHull(points.astype(np.float32))
+    return float(cv2.contourArea(hull)) / float(shape[0] * shape[1])
+
+
+def _usable(H: np.ndarray) -> bool:
+    try:
+        as_homography(H)
+    except ValueError:
+        return False
+    return True
+
+
+def feature_candidate(
+    method: str,
+    reference: tuple[np.ndarray, np.ndarray, np.ndarray],
+    moving: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """Estimate a homography from MOVING to REFERENCE with one feature detector.
+
+    Parameters
+    ----------
+    method : {"orb", "sift"}
+        Detector and descriptor.
+    reference, moving : tuple
+        ``(image, feature_mask, to_work)`` of each image, as returned by :func:`working_image`.
+
+    Returns
+    -------
+    candidate : dict
+        ``method``, ``keypoints_reference``, ``keypoints_moving``, ``matches``, ``inliers`` and
+        ``matrix`` (ndarray (3, 3) float64 mapping full-resolution MOVING pixels to REFERENCE pixels, or
+        None with a plain-language ``reason`` when no transform was found). With a matrix, also
+        ``inlier_ratio``, ``inlier_spread`` (smaller convex-hull share of the two images covered by the
+        inliers) and ``reprojection_rmse_px`` (inliers, reference full-resolution px).
+    """
+    ref_w, ref_fmask, to_work_r = reference
+    mov_w, mov_fmask, to_work_m = moving
+    pts_r, desc_r = _detect(method, ref_w, ref_fmask)
+    pts_m, desc_m = _detect(method, mov_w, mov_fmask)
+    out: dict[str, Any] = {
+        "method": method,
+        "keypoints_reference": len(pts_r),
+        "keypoints_moving": len(pts_m),
+        "matches": 0,
+        "inliers": 0,
+        "matrix": None,
+    }
+    if min(len(pts_r), len(pts_m)) < MIN_INLIERS:
+        which = "reference" if len(pts_r) < len(pts_m) else "moving"
+        out["reason"] = f"too few distinctive features in the {which} image ({min(len(pts_r), len(pts_m))})"
+        return out
+    matches = _match(method, desc_m, desc_r)
+    out["matches"] = len(matches)
+    if len(matches) < MIN_INLIERS:
+        out["reason"] = (
+            f"only {len(matches)} distinctive feature matches (need {MIN_INLIERS}): "
+            "the photos may not show the same area"
+        )
+        return out
+    src = pts_m[[m for m, _ in matches]]
+    dst = pts_r[[r for _, r in matches]]
+    H, inl = cv2.findHomography(
+        src, dst, cv2.USAC_MAGSAC, _RANSAC_THRESHOLD_PX, maxIters=10000, confidence=0.9999
+    )
+    if H is None or inl is None or not _usable(H):
+        out["reason"] = "no consistent transform between the feature matches"
+        return out
+    inl = inl.ravel().astype(bool)
+    out["inliers"] = int(inl.sum())
+    out["inlier_ratio"] = out["inliers"] / len(matches)
+    out["inlier_spread"] = min(_hull_share(src[inl], mov_w.shape), _hull_share(dst[inl], ref_w.shape))
+    # Working frames -> full resolution.
+    matrix = np.linalg.inv(to_work_r) @ H @ to_work_m
+    out["matrix"] = matrix / matrix[2, 2]
+    fit = transform_points(src[inl], H) - dst[inl]
+    out["reprojection_rmse_px"] = float(np.sqrt(np.mean(np.sum(fit**2, axis=1)))) / to_work_r[0, 0]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# evidence
+
+
+def evidence_reason(cand: dict[str, Any]) -> str | None:
+    """Why a :func:`feature_candidate` is too weak to accept (plain language), or None when it is not."""
+    if cand.get("matrix") is None:
+        return cand.get("reason", "no transform found")
+    if cand["inliers"] < MIN_INLIERS:
+        return (
+            f"only {cand['inliers']} consistent feature matches (need {MIN_INLIERS}): "
+            "the photos may not show the same area"
+        )
+    if cand["inlier_ratio"] < MIN_INLIER_RATIO:
+        return (
+            f"only {cand['inlier_ratio']:.0%} of feature matches agree (need {MIN_INLIER_RATIO:.0%}): "
+            "the photos may not show the same area"
+        )
+    if cand["inlier_spread"] < MIN_INLIER_SPREAD:
+        return "the matching features cluster in a small part of the photo: transform not reliable"
+    return None
