@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from tracker.errors import NotFound
+from tracker.errors import NotFound, PermissionDenied
+from tracker.services.access import Actor, audit, missing, require_clinical, require_patient_access
 from tracker.store import Patient, Store, Treatment, Visit
 
 TREATMENT_TYPES = ("mesotherapy", "prp", "minoxidil", "finasteride", "exosomes", "microneedling", "other")
@@ -33,13 +34,15 @@ class TreatmentInput:
 def create_patient(
     store: Store,
     *,
+    actor: Actor,
     code: str,
     display_name: str,
     birth_year: int | None = None,
     sex: str | None = None,
     notes: str = "",
 ) -> Patient:
-    """Create a patient; the pseudonymous ``code`` must be new."""
+    """Create a patient; the pseudonymous ``code`` must be new. Clinicians only."""
+    require_clinical(actor)
     code = code.strip()
     if not code or len(code) > 32:
         raise ValueError("patient code must be 1-32 characters")
@@ -56,21 +59,30 @@ def create_patient(
         patient = Patient(code=code, display_name=display_name.strip(), birth_year=birth_year, sex=sex, notes=notes)
         session.add(patient)
         session.commit()
-        return patient
+    audit(store, actor, "patient_created", object_type="patient", object_id=patient.id)
+    return patient
 
 
-def get_patient(store: Store, patient: int | str) -> Patient:
-    """Find a patient by id or by code; :class:`NotFound` otherwise."""
+def get_patient(store: Store, patient: int | str, *, actor: Actor) -> Patient:
+    """Find a patient by id or by code.
+
+    Raises :class:`NotFound` for clinicians when there is no such patient, and
+    :class:`PermissionDenied` for anyone who may not see it (also when it does not exist, so a
+    patient account cannot probe which codes exist).
+    """
     with store.session() as session:
         column = Patient.id if isinstance(patient, int) else Patient.code
         found = session.scalar(select(Patient).where(column == patient))
-        if found is None:
-            raise NotFound(f"no patient {patient!r}")
-        return found
+    if found is None:
+        raise missing(actor, f"patient {patient!r}")
+    require_patient_access(actor, found.id)
+    return found
 
 
-def list_patients(store: Store, *, search: str = "") -> list[dict]:
-    """Patients with their number of visits and last visit date, ordered by code."""
+def list_patients(store: Store, *, actor: Actor, search: str = "") -> list[dict]:
+    """Patients the actor may see, with their number of visits and last visit date, ordered by code."""
+    if actor.role == "admin":
+        raise PermissionDenied("administrators do not see clinical records")
     with store.session() as session:
         last = (
             select(Visit.patient_id, func.count(Visit.id).label("visits"), func.max(Visit.visit_date).label("last"))
@@ -78,6 +90,8 @@ def list_patients(store: Store, *, search: str = "") -> list[dict]:
             .subquery()
         )
         query = select(Patient, last.c.visits, last.c.last).outerjoin(last, last.c.patient_id == Patient.id)
+        if actor.role == "patient":
+            query = query.where(Patient.id == actor.patient_id)
         if search.strip():
             pattern = f"%{search.strip()}%"
             query = query.where(Patient.code.ilike(pattern) | Patient.display_name.ilike(pattern))
@@ -100,12 +114,14 @@ def open_visit(
     store: Store,
     patient_id: int,
     *,
+    actor: Actor,
     visit_date: dt.date,
     session_number: int | None = None,
     treatments: Iterable[TreatmentInput] = (),
     notes: str = "",
 ) -> Visit:
-    """Record a visit of a patient with the treatments given."""
+    """Record a visit of a patient with the treatments given. Clinicians only."""
+    require_clinical(actor)
     if session_number is not None and session_number < 0:
         raise ValueError("session number must not be negative")
     with store.session() as session:
@@ -118,11 +134,14 @@ def open_visit(
         session.add(visit)
         session.commit()
         session.refresh(visit, attribute_names=["treatments"])
-        return visit
+    audit(store, actor, "visit_created", object_type="visit", object_id=visit.id,
+          details={"patient_id": patient_id})
+    return visit
 
 
-def list_visits(store: Store, patient_id: int) -> Sequence[Visit]:
+def list_visits(store: Store, patient_id: int, *, actor: Actor) -> Sequence[Visit]:
     """A patient's visits, oldest first, with treatments and photos loaded."""
+    require_patient_access(actor, patient_id)
     with store.session() as session:
         return session.scalars(
             select(Visit)
@@ -132,17 +151,18 @@ def list_visits(store: Store, patient_id: int) -> Sequence[Visit]:
         ).all()
 
 
-def get_visit(store: Store, visit_id: int) -> Visit:
-    """One visit with treatments and photos; :class:`NotFound` otherwise."""
+def get_visit(store: Store, visit_id: int, *, actor: Actor) -> Visit:
+    """One visit with treatments and photos; :class:`NotFound` or :class:`PermissionDenied` otherwise."""
     with store.session() as session:
         visit = session.scalar(
             select(Visit)
             .where(Visit.id == visit_id)
             .options(selectinload(Visit.treatments), selectinload(Visit.photos))
         )
-        if visit is None:
-            raise NotFound(f"no visit with id {visit_id}")
-        return visit
+    if visit is None:
+        raise missing(actor, f"visit with id {visit_id}")
+    require_patient_access(actor, visit.patient_id)
+    return visit
 
 
 def treatment_summary(treatments: Iterable[Treatment]) -> str:

@@ -15,6 +15,7 @@ from tracker.errors import NotFound, StorageError
 from tracker.imaging.decode import DecodedImage, decode_image, encode_clean
 from tracker.imaging.roi import GLOBAL_VIEWS
 from tracker.pipeline import PhotoAnalysis, analyse_closeup, analyse_global
+from tracker.services.access import Actor, audit, missing, require_clinical, require_patient_access
 from tracker.store import Analysis, Photo, Store, Visit
 
 SCALE_SOURCES = ("fiducial", "device", "manual")
@@ -48,6 +49,7 @@ def ingest_photo(
     visit_id: int,
     data: bytes,
     *,
+    actor: Actor,
     name: str,
     kind: str,
     view_or_site: str,
@@ -66,6 +68,7 @@ def ingest_photo(
     tracker.errors.ImageRejected
         The data is not an acceptable image (the message names ``name``).
     """
+    require_clinical(actor)
     validate_view(kind, view_or_site)
     if px_per_mm is not None and not px_per_mm > 0:
         raise ValueError(f"px/mm must be positive, got {px_per_mm}")
@@ -86,6 +89,7 @@ def ingest_photo(
             .where(Visit.patient_id == visit.patient_id, Photo.sha256_original == digest)
         )
         if existing is not None:
+            audit(store, actor, "upload_duplicate", object_type="photo", object_id=existing.id)
             return IngestResult(photo=existing, duplicate=True)
         clean, media_type = encode_clean(decoded)
         key = store.blobs.put(clean)
@@ -105,7 +109,9 @@ def ingest_photo(
         )
         session.add(photo)
         session.commit()
-        return IngestResult(photo=photo, duplicate=False)
+    audit(store, actor, "upload", object_type="photo", object_id=photo.id,
+          details={"visit_id": visit_id, "kind": kind, "view_or_site": view_or_site})
+    return IngestResult(photo=photo, duplicate=False)
 
 
 def _camera_time(value: dt.datetime | None) -> dt.datetime | None:
@@ -115,13 +121,26 @@ def _camera_time(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC)
 
 
-def load_pixels(store: Store, photo: Photo) -> np.ndarray:
-    """The stored photo's pixels, (H, W, 3) uint8 RGB (hash verified on read)."""
+def load_pixels(store: Store, photo_id: int, *, actor: Actor) -> np.ndarray:
+    """A stored photo's pixels, (H, W, 3) uint8 RGB (hash verified on read); the view is audited."""
+    with store.session() as session:
+        row = session.execute(
+            select(Photo, Visit.patient_id).join(Visit, Photo.visit_id == Visit.id).where(Photo.id == photo_id)
+        ).first()
+    if row is None:
+        raise missing(actor, f"photo with id {photo_id}")
+    photo, patient_id = row
+    require_patient_access(actor, patient_id)
+    audit(store, actor, "view_photo", object_type="photo", object_id=photo_id)
+    return _pixels(store, photo)
+
+
+def _pixels(store: Store, photo: Photo) -> np.ndarray:
     decoded: DecodedImage = decode_image(store.blobs.get(photo.blob_key), name=f"photo {photo.id}")
     return decoded.pixels
 
 
-def baseline_photo(store: Store, photo: Photo) -> Photo:
+def _baseline_photo(store: Store, photo: Photo) -> Photo:
     """The patient's earliest photo of the same kind and view/site (the photo itself if it is the first)."""
     with store.session() as session:
         patient_id = session.scalar(select(Visit.patient_id).where(Visit.id == photo.visit_id))
@@ -139,20 +158,24 @@ def baseline_photo(store: Store, photo: Photo) -> Photo:
         return first if first is not None else photo
 
 
-def analyse_photo(store: Store, photo_id: int) -> Analysis:
+def analyse_photo(store: Store, photo_id: int, *, actor: Actor) -> Analysis:
     """Run the pipeline on a stored photo and append an Analysis row (history is never overwritten)."""
+    require_clinical(actor)
     with store.session() as session:
         photo = session.get(Photo, photo_id)
         if photo is None:
             raise NotFound(f"no photo with id {photo_id}")
-    pixels = load_pixels(store, photo)
-    base = baseline_photo(store, photo)
-    base_pixels = None if base.id == photo.id else load_pixels(store, base)
+    pixels = _pixels(store, photo)
+    base = _baseline_photo(store, photo)
+    base_pixels = None if base.id == photo.id else _pixels(store, base)
     if photo.kind == "closeup":
         result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm, baseline=base_pixels)
     else:
         result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels)
-    return _save_analysis(store, photo, base, result)
+    analysis = _save_analysis(store, photo, base, result)
+    audit(store, actor, "analyse", object_type="analysis", object_id=analysis.id,
+          details={"photo_id": photo.id, "pipeline_version": analysis.pipeline_version})
+    return analysis
 
 
 def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysis) -> Analysis:
@@ -183,9 +206,15 @@ def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysi
         return analysis
 
 
-def latest_analysis(store: Store, photo_id: int) -> Analysis | None:
+def latest_analysis(store: Store, photo_id: int, *, actor: Actor) -> Analysis | None:
     """The newest analysis of a photo, or None."""
     with store.session() as session:
+        patient_id = session.scalar(
+            select(Visit.patient_id).join(Photo, Photo.visit_id == Visit.id).where(Photo.id == photo_id)
+        )
+        if patient_id is None:
+            raise missing(actor, f"photo with id {photo_id}")
+        require_patient_access(actor, patient_id)
         return session.scalar(
             select(Analysis).where(Analysis.photo_id == photo_id).order_by(Analysis.id.desc()).limit(1)
         )

@@ -6,6 +6,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from tracker.services.access import Actor, audit, require_patient_access
 from tracker.services.patients import treatment_summary
 from tracker.store import Analysis, Patient, Photo, Store, Visit
 
@@ -22,14 +23,18 @@ TIMELINE_COLUMNS = [
 ]
 
 
-def timeline(store: Store, patient_id: int) -> pd.DataFrame:
+def timeline(store: Store, patient_id: int, *, actor: Actor, audited: bool = True) -> pd.DataFrame:
     """One row per analysed photo of a patient (newest analysis of each photo), oldest visit first.
 
     ``change_from_baseline_pct`` compares the photo's primary metric (density for close-ups,
     coverage for global views) with the first charted photo of the same view/site;
     ``change_exceeds_noise`` is True when that change is larger than twice the combined
     standard deviation of the two measurements. Photos flagged for retake get no change figures.
+    The view is audited unless ``audited`` is False (for callers that audit a larger action).
     """
+    require_patient_access(actor, patient_id)
+    if audited:
+        audit(store, actor, "view_timeline", object_type="patient", object_id=patient_id)
     with store.session() as session:
         code = session.scalar(select(Patient.code).where(Patient.id == patient_id))
         newest = (
@@ -110,13 +115,19 @@ def _add_change(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def export_csv(store: Store, patient_ids: list[int] | None = None) -> str:
-    """Measurements of the given patients (all when None) as CSV text."""
+def export_csv(store: Store, patient_ids: list[int] | None = None, *, actor: Actor) -> str:
+    """Measurements of the given patients (all the actor may see when None) as CSV text; audited."""
     with store.session() as session:
         ids = patient_ids
         if ids is None:
-            ids = list(session.scalars(select(Patient.id).order_by(Patient.code)))
-    frames = [timeline(store, pid) for pid in ids]
+            query = select(Patient.id).order_by(Patient.code)
+            if actor.role == "patient":
+                query = query.where(Patient.id == actor.patient_id)
+            ids = list(session.scalars(query))
+    for pid in ids:
+        require_patient_access(actor, pid)
+    audit(store, actor, "export_csv", object_type="patients", details={"patient_ids": list(ids)})
+    frames = [timeline(store, pid, actor=actor, audited=False) for pid in ids]
     frames = [f for f in frames if not f.empty]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIMELINE_COLUMNS)
     if "visit_date" in table and not table.empty:
