@@ -5,15 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import get_store
+from dashboard.state import get_store, require_actor
 from tracker.services import create_patient, list_patients
 
 
 def render() -> None:
     store = get_store()
+    actor = require_actor()
     st.title("Patients")
     search = st.text_input("Search by code or name", key="patient_search")
-    patients = list_patients(store, search=search)
+    patients = list_patients(store, actor=actor, search=search)
     if patients:
         table = pd.DataFrame(patients)[["code", "display_name", "birth_year", "sex", "visits", "last_visit"]]
         table.columns = ["Code", "Name", "Born", "Sex", "Visits", "Last visit"]
@@ -33,7 +34,7 @@ def render() -> None:
         if st.form_submit_button("Add patient"):
             try:
                 patient = create_patient(
-                    store, code=code, display_name=name, sex=sex or None, notes=notes,
+                    store, actor=actor, code=code, display_name=name, sex=sex or None, notes=notes,
                     birth_year=int(birth_year) if birth_year else None,
                 )
             except ValueError as exc:

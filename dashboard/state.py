@@ -6,7 +6,7 @@ import streamlit as st
 
 from tracker.config import Settings
 from tracker.errors import NotFound
-from tracker.services import get_patient, list_patients
+from tracker.services import Actor, get_patient, list_patients
 from tracker.store import Patient, Store
 
 
@@ -22,13 +22,26 @@ def get_store() -> Store:
     return _open_store(key, settings)
 
 
-def patient_picker() -> Patient | None:
-    """Sidebar selector of the current patient; returns it, or None when there are no patients."""
+def require_actor() -> Actor:
+    """The logged-in user; stops the page when nobody is (navigation normally prevents that)."""
+    from dashboard.auth import current_actor
+
+    actor = current_actor()
+    if actor is None:
+        st.warning("Please log in.")
+        st.stop()
+    return actor
+
+
+def patient_picker(actor: Actor) -> Patient | None:
+    """The current patient: a sidebar selector for clinicians, the own record for a patient."""
     store = get_store()
-    patients = list_patients(store)
+    patients = list_patients(store, actor=actor)
     if not patients:
         st.sidebar.info("No patients yet.")
         return None
+    if actor.role == "patient":
+        return get_patient(store, patients[0]["id"], actor=actor)
     labels = [f"{p['code']} · {p['display_name']}" for p in patients]
     ids = [p["id"] for p in patients]
     current = st.session_state.get("patient_id")
@@ -37,7 +50,7 @@ def patient_picker() -> Patient | None:
     chosen = ids[labels.index(label)]
     st.session_state["patient_id"] = chosen
     try:
-        return get_patient(store, int(chosen))
+        return get_patient(store, int(chosen), actor=actor)
     except NotFound:
         st.session_state.pop("patient_id", None)
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import get_store, patient_picker
+from dashboard.state import get_store, patient_picker, require_actor
 from tracker.reports.charts import progress_chart
 from tracker.services import timeline
 
@@ -23,13 +23,14 @@ def _change_sentence(frame, metric: str, what: str) -> str | None:
 
 def render() -> None:
     store = get_store()
-    patient = patient_picker()
+    actor = require_actor()
+    patient = patient_picker(actor)
     st.title("Progress")
     if patient is None:
         st.info("Add a patient first (Patients page) or load the demo series with `tracker demo`.")
         return
     st.caption(f"{patient.code} · {patient.display_name}")
-    frame = timeline(store, patient.id)
+    frame = timeline(store, patient.id, actor=actor)
     if frame.empty:
         st.info("No analysed photos yet for this patient: upload the first visit on “New visit”.")
         return

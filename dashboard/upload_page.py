@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from dashboard.state import get_store, patient_picker
+from dashboard.state import get_store, patient_picker, require_actor
 from tracker.errors import TrackerError
 from tracker.imaging.roi import GLOBAL_VIEWS
 from tracker.services import (
@@ -32,12 +32,13 @@ def _last_scale(visits) -> float | None:
 
 def render() -> None:
     store = get_store()
-    patient = patient_picker()
+    actor = require_actor()
+    patient = patient_picker(actor)
     st.title("New visit")
     if patient is None:
         st.info("Add a patient first (Patients page).")
         return
-    visits = list_visits(store, patient.id)
+    visits = list_visits(store, patient.id, actor=actor)
     next_session = max((v.session_number or 0 for v in visits), default=0) + 1
     st.caption(f"{patient.code} · {patient.display_name} · {len(visits)} earlier visit(s)")
 
@@ -81,19 +82,19 @@ def render() -> None:
         treatments = []
         if treatment_type != "(none)":
             treatments = [TreatmentInput(type=treatment_type, product=product, dose=dose)]
-        visit = open_visit(store, patient.id, visit_date=visit_date, session_number=int(session_number) or None,
-                           treatments=treatments, notes=notes)
+        visit = open_visit(store, patient.id, actor=actor, visit_date=visit_date,
+                           session_number=int(session_number) or None, treatments=treatments, notes=notes)
         progress = st.progress(0.0, text="Analysing photos…")
         for number, (upload, kind, view, scale) in enumerate(plan, start=1):
             progress.progress((number - 1) / len(plan), text=f"Analysing {upload.name} ({number}/{len(plan)})")
             try:
-                result = ingest_photo(store, visit.id, upload.getvalue(), name=upload.name, kind=kind,
+                result = ingest_photo(store, visit.id, upload.getvalue(), actor=actor, name=upload.name, kind=kind,
                                       view_or_site=view, px_per_mm=scale,
                                       scale_source="device" if scale else None)
                 if result.duplicate:
                     st.info(f"{upload.name}: this exact photo is already stored for this patient; not added again.")
                     continue
-                analysis = analyse_photo(store, result.photo.id)
+                analysis = analyse_photo(store, result.photo.id, actor=actor)
             except (TrackerError, ValueError) as exc:
                 st.error(str(exc))
                 continue

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from dashboard.state import get_store, patient_picker
+from dashboard.state import get_store, patient_picker, require_actor
 from tracker.services import latest_analysis, list_visits, load_pixels, treatment_summary
 
 PREVIEW_LONG_SIDE = 900
@@ -22,12 +22,13 @@ def _preview(pixels: np.ndarray) -> np.ndarray:
 
 def render() -> None:
     store = get_store()
-    patient = patient_picker()
+    actor = require_actor()
+    patient = patient_picker(actor)
     st.title("Visit photos")
     if patient is None:
         st.info("Add a patient first.")
         return
-    visits = list_visits(store, patient.id)
+    visits = list_visits(store, patient.id, actor=actor)
     if not visits:
         st.info(f"{patient.code} has no visits yet: record one on “New visit”.")
         return
@@ -45,10 +46,10 @@ def render() -> None:
         st.info("No photos in this visit.")
         return
     for photo in visit.photos:
-        analysis = latest_analysis(store, photo.id)
+        analysis = latest_analysis(store, photo.id, actor=actor)
         cols = st.columns([3, 2])
         with cols[0]:
-            st.image(_preview(load_pixels(store, photo)),
+            st.image(_preview(load_pixels(store, photo.id, actor=actor)),
                      caption=f"{photo.kind} · {photo.view_or_site} · {photo.width}×{photo.height}")
         with cols[1]:
             st.subheader(photo.view_or_site)

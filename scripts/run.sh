@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
-.venv/bin/tracker demo
+.venv/bin/tracker demo --accounts
 exec .venv/bin/tracker serve "$@"

@@ -45,6 +45,9 @@ def demo_store(tmp_path_factory):
     from tracker.services import seed_demo
     from tracker.store import Store
 
+    from tracker.services.demo import seed_demo_accounts
+
     store = Store(Settings.from_env(tmp_path_factory.mktemp("demo") / "home"))
     seed_demo(store, SAMPLES)
+    store.demo_accounts = seed_demo_accounts(store)  # {username: (role, password)}
     return store

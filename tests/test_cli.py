@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -174,6 +175,14 @@ def test_serve_starts_the_dashboard(tmp_path):
             except OSError:
                 time.sleep(0.5)
         assert body == "ok"
+        # Image and download bytes are refused to a browser that is not logged in.
+        for path in ("/media/0123456789abcdef.png", "/media/anything"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+                status = 200
+            except urllib.error.HTTPError as error:
+                status = error.code
+            assert status == 403, path
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]

@@ -194,7 +194,7 @@ def _open_store(home: str | None) -> Any:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tracker.services import seed_demo
+    from tracker.services import Actor, seed_demo
 
     store = _open_store(args.home)
 
@@ -202,12 +202,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.stderr.write(f"\r[{done}/{total}] {label:<40}")
         sys.stderr.flush()
 
-    counts = seed_demo(store, Path(args.samples), progress=report)
+    counts = seed_demo(store, Path(args.samples), actor=Actor.system(), progress=report)
     sys.stderr.write("\n")
     print(
         f"demo store at {store.settings.home}: {counts['patients']} patients, {counts['visits']} visits, "
         f"{counts['photos']} photos added ({counts['skipped_patients']} patients already present)"
     )
+    if args.accounts:
+        from tracker.services.demo import DEMO_ACCOUNTS_FILE, seed_demo_accounts
+
+        accounts = seed_demo_accounts(store, actor=Actor.system())
+        print(f"demo accounts (also in {store.settings.home / DEMO_ACCOUNTS_FILE}):")
+        for username, (role, password) in accounts.items():
+            print(f"  {role:<10} user {username:<10} password {password}")
     return EXIT_OK
 
 
@@ -216,6 +223,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from tracker.errors import TrackerError
     from tracker.services import (
+        Actor,
         TreatmentInput,
         analyse_photo,
         create_patient,
@@ -230,29 +238,31 @@ def cmd_import(args: argparse.Namespace) -> int:
         _error_line(f"{folder}: not a folder")
         return EXIT_BAD_INPUT
     store = _open_store(args.home)
+    actor = Actor.system()
     try:
-        patient = get_patient(store, args.patient)
+        patient = get_patient(store, args.patient, actor=actor)
     except TrackerError:
         if not args.name:
             _error_line(f"no patient {args.patient!r}: give --name to create one")
             return EXIT_BAD_INPUT
-        patient = create_patient(store, code=args.patient, display_name=args.name)
+        patient = create_patient(store, actor=actor, code=args.patient, display_name=args.name)
         print(f"created patient {patient.code}")
     treatments = [TreatmentInput(type=args.treatment, product=args.product, dose=args.dose)] if args.treatment else []
     visit_date = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
-    visit = open_visit(store, patient.id, visit_date=visit_date, session_number=args.session, treatments=treatments)
+    visit = open_visit(store, patient.id, actor=actor, visit_date=visit_date, session_number=args.session,
+                       treatments=treatments)
     failures = 0
     for path in image_files(folder):
         try:
             kind, view = classify_filename(path.name, kind=args.kind, view=args.view)
             result = ingest_photo(
-                store, visit.id, path.read_bytes(), name=path.name, kind=kind, view_or_site=view,
+                store, visit.id, path.read_bytes(), actor=actor, name=path.name, kind=kind, view_or_site=view,
                 px_per_mm=args.px_per_mm if kind == "closeup" else None,
             )
             if result.duplicate:
                 print(f"{path.name}: already stored (photo {result.photo.id}), skipped")
                 continue
-            analysis = analyse_photo(store, result.photo.id)
+            analysis = analyse_photo(store, result.photo.id, actor=actor)
             reasons = "; ".join(analysis.quality.get("reasons", []))
             flag = f"RETAKE: {reasons}" if analysis.quality.get("retake") else "ok"
             print(f"{path.name}: {kind} {view}, photo {result.photo.id}, {flag}")
@@ -265,17 +275,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from tracker.errors import NotFound
-    from tracker.services import export_csv, get_patient
+    from tracker.services import Actor, export_csv, get_patient
 
     store = _open_store(args.home)
+    actor = Actor.system()
     ids = None
     if args.patient:
         try:
-            ids = [get_patient(store, code).id for code in args.patient]
+            ids = [get_patient(store, code, actor=actor).id for code in args.patient]
         except NotFound as exc:
             _error_line(str(exc))
             return EXIT_BAD_INPUT
-    text = export_csv(store, ids)
+    text = export_csv(store, ids, actor=actor)
     if args.out:
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
@@ -285,9 +296,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parents[1] / "app.py"
+    # server.py is app.py behind the media guard (an st.App with middleware): never serve app.py bare.
+    app = Path(__file__).resolve().parents[1] / "server.py"
     if not app.exists():
-        _error_line(f"{app}: the dashboard script is missing (run from a source checkout)")
+        _error_line(f"{app}: the dashboard server script is missing (run from a source checkout)")
         return EXIT_BAD_INPUT
     from tracker.config import Settings
 
@@ -334,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build the demo store from the sample series")
     p.add_argument("--home", help=home_help)
     p.add_argument("--samples", default=str(Path(__file__).resolve().parents[1] / "sample_images"))
+    p.add_argument("--accounts", action="store_true",
+                   help="also create demo accounts with random passwords (printed, and kept in the store folder)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="start the dashboard")
@@ -363,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file to write (default stdout)")
     p.add_argument("--home", help=home_help)
     p.set_defaults(func=cmd_export)
+
+    from tracker import cli_users
+
+    cli_users.register(sub, home_help)
     return parser
 
 
