@@ -15,6 +15,8 @@ Pipeline (DESIGN sections 4-5):
    spurs pruned, bends split, straight continuations paired at junctions, a follicular unit of 2-4
    hairs from one opening counts 2-4, one broken shaft is one hair); pale wisps far below the field's
    typical hair contrast are dropped;
+4b. hairs cut by the field's edge are weighted (:func:`_weigh_border_hairs`, an unbiased counting frame:
+   one cut end 1/2, both ends cut 0) so hairs whose exit lies outside are not counted;
 5. width of a hair = median over its skeleton of ``2 * distance_to_background - 0.5`` (calibrated on
    rendered anti-aliased shafts of known width, see tests/test_hair.py: within about 1 px for 3-20 px).
 
@@ -49,7 +51,7 @@ MAX_WIDTH_MM = 0.14
 #: Thinnest shaft looked for (mm).
 MIN_WIDTH_MM = 0.015
 #: Shortest visible shaft counted (mm).
-MIN_LENGTH_MM = 0.08
+MIN_LENGTH_MM = 0.15
 #: Gaussian smoothing (mm) of the mask before skeletonising.
 SKELETON_SMOOTH_MM = 0.008
 #: Largest gap (mm) bridged between two aligned pieces of one shaft.
@@ -61,7 +63,9 @@ K_HIGH, HIGH_ABS = 5.0, 0.08
 #: Weak end of the hysteresis: K_LOW sigmas and LOW_ABS, and at least half the local peak contrast.
 K_LOW, LOW_ABS = 2.5, 0.03
 #: A hair whose median contrast is under this share of the field's 90th-percentile hair is dropped.
-MIN_REL_CONTRAST = 0.35
+MIN_REL_CONTRAST = 0.42
+#: A free end of a hair within its half width plus this many pixels of the field's edge is cut by it.
+EDGE_PX = 3.0
 #: Peak contrast (1 - ratio, 99.9th percentile) of the whole field under which "low_contrast" is flagged.
 LOW_CONTRAST = 0.12
 
@@ -73,7 +77,9 @@ class HairMeasurement:
     ``hairs`` holds one dict per counted hair: ``x``, ``y`` (exit estimate, px; the shared opening for
     hairs of one unit, else the wider end), ``width_px``, ``length_px`` and ``contrast`` (median
     ``1 - ratio`` along the shaft). ``flags`` may hold ``"too_few_hairs"`` (under :data:`MIN_HAIRS`),
-    ``"low_contrast"`` and ``"overlay_excluded"``.
+    ``"low_contrast"`` and ``"overlay_excluded"``. Each hair also has ``weight`` (1, or 1/2 for a hair cut
+    by the field's edge at one end); ``hair_count`` is the rounded sum of weights and the width
+    statistics are weighted the same way.
     """
 
     hair_count: int
@@ -190,6 +196,35 @@ def _mask_from_contrast(c: np.ndarray, fm: np.ndarray, px: float) -> tuple[np.nd
     min_len = MIN_LENGTH_MM * px
     mask = _drop_blobs(mask, min_area=0.5 * wmin * min_len, min_length=min_len)
     return mask & fm, float(np.percentile(cc[fm], 99.9))
+
+
+def _weigh_border_hairs(found: list[dict], fm: np.ndarray) -> tuple[dict, ...]:
+    """Weight each hair by the chance that its exit lies in the field (an unbiased counting frame).
+
+    A hair whose every end lies inside the field (or that leaves a unit's shared opening inside it)
+    weighs 1. A hair cut by the field's edge at one free end weighs 1/2: its exit is inside when the
+    part beyond the edge is the tip and outside when it is the root, and over a field both happen
+    equally often (every hair stream entering the field on one side leaves it on the other). A hair cut
+    at both ends passes through the field: its exit is outside, weight 0. The exit estimate of a
+    weighted hair must lie in the field.
+    """
+    h, w = fm.shape
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = fm
+    to_edge = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    out = []
+    for hair in found:
+        if not fm[int(round(hair["y"])), int(round(hair["x"]))]:
+            continue
+        cut = sum(
+            to_edge[int(round(y)), int(round(x))] <= r + EDGE_PX for x, y, r in hair.get("free_ends", ())
+        )
+        weight = 1.0 if cut == 0 else (0.5 if cut == 1 or hair.get("unit_exit") else 0.0)
+        if hair.get("unit_exit") and cut == 1:
+            weight = 1.0
+        if weight > 0:
+            out.append({**{k: v for k, v in hair.items() if k != "free_ends"}, "weight": weight})
+    return tuple(out)
 
 
 def _banner_rows(img: np.ndarray) -> np.ndarray:
@@ -309,9 +344,10 @@ def measure_closeup(
         # Pale wisps (pigment halos around openings, skin furrows) against the field's real shafts.
         floor = MIN_REL_CONTRAST * float(np.percentile([h["contrast"] for h in found], 90))
         found = [h for h in found if h["contrast"] >= floor]
-    hairs = tuple(h for h in found if fm[int(round(h["y"])), int(round(h["x"]))])
+    hairs = _weigh_border_hairs(found, fm)
 
-    n = len(hairs)
+    weights = np.array([h["weight"] for h in hairs], dtype=float)
+    n = int(np.floor(weights.sum() + 0.5))
     widths_px = np.array([h["width_px"] for h in hairs], dtype=float)
     field_px = int(fm.sum())
     coverage = float(mask.sum()) / field_px
@@ -320,7 +356,8 @@ def measure_closeup(
     if peak < LOW_CONTRAST:
         flags.append("low_contrast")
 
-    mean_px = float(widths_px.mean()) if n else None
+    wsum = float(weights.sum())
+    mean_px = float(np.dot(weights, widths_px) / wsum) if n else None
     area_mm2 = density = mean_um = vellus = terminal = term_density = cum = None
     if scale is not None:
         area_mm2 = field_px / scale**2
@@ -328,11 +365,11 @@ def measure_closeup(
         density = n / area_cm2
         if n:
             widths_um = widths_px / scale * 1000.0
-            mean_um = float(widths_um.mean())
-            vellus = float(np.mean(widths_um < vellus_um))
-            terminal = float(np.mean(widths_um >= terminal_um))
-            term_density = float(np.sum(widths_um >= terminal_um)) / area_cm2
-            cum = float(widths_um.sum() / 1000.0) / area_cm2
+            mean_um = float(np.dot(weights, widths_um) / wsum)
+            vellus = float(np.dot(weights, widths_um < vellus_um) / wsum)
+            terminal = float(np.dot(weights, widths_um >= terminal_um) / wsum)
+            term_density = terminal * n / area_cm2
+            cum = float(np.dot(weights, widths_um) / 1000.0) / area_cm2
     return HairMeasurement(
         hair_count=n,
         density_per_cm2=density,

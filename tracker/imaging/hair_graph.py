@@ -266,7 +266,8 @@ def count_hairs(
         else:
             y, x = segments[idx[0]][0][0]
         hair = {"x": float(x), "y": float(y), "width_px": float(np.median(np.concatenate(widths))),
-                "length_px": float(length)}
+                "length_px": float(length), "unit_exit": bool(node_ends),
+                "free_ends": [(float(p[1]), float(p[0]), float(dist[tuple(p)])) for p in free_ends]}
         if cvals:
             hair["contrast"] = float(np.median(np.concatenate(cvals)))
         hairs.append(hair)
