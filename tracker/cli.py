@@ -378,9 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help=home_help)
     p.set_defaults(func=cmd_export)
 
-    from tracker import cli_users
+    from tracker import cli_storage, cli_users
 
     cli_users.register(sub, home_help)
+    cli_storage.register(sub, home_help)
     return parser
 
 
