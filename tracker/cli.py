@@ -286,12 +286,28 @@ def cmd_export(args: argparse.Namespace) -> int:
         except NotFound as exc:
             _error_line(str(exc))
             return EXIT_BAD_INPUT
-    text = export_csv(store, ids, actor=actor)
+    text = export_csv(store, ids, actor=actor, deidentify=args.deidentify)
     if args.out:
         Path(args.out).write_text(text)
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from tracker.services import Actor, erase_patient, get_patient
+
+    if not args.yes:
+        _error_line(f"erasing {args.patient} deletes every record and photo of the patient: add --yes to confirm")
+        return EXIT_USAGE
+    store = _open_store(args.home)
+    actor = Actor.system()
+    patient = get_patient(store, args.patient, actor=actor)
+    counts = erase_patient(store, patient.id, actor=actor, reason=args.reason)
+    print(f"erased {args.patient}: {counts['visits']} visits, {counts['photos']} photos, "
+          f"{counts['analyses']} analyses, {counts['blobs_deleted']} image files, "
+          f"{counts['accounts_disabled']} accounts disabled")
     return EXIT_OK
 
 
@@ -375,8 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="measurements as CSV")
     p.add_argument("--patient", action="append", help="patient code (repeatable; default all)")
     p.add_argument("--out", help="file to write (default stdout)")
+    p.add_argument("--deidentify", action="store_true",
+                   help="months and days since the first visit instead of dates, no internal ids")
     p.add_argument("--home", help=home_help)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("erase", help="erase a patient and all their photos on request (audited)")
+    p.add_argument("patient", metavar="CODE", help="patient code")
+    p.add_argument("--reason", required=True, help="why, e.g. 'patient request of 2026-11-20'")
+    p.add_argument("--yes", action="store_true", help="confirm: this cannot be undone (backups aside)")
+    p.add_argument("--home", help=home_help)
+    p.set_defaults(func=cmd_erase)
 
     from tracker import cli_storage, cli_users
 

@@ -5,6 +5,7 @@ The dashboard and the CLI call these; they never touch SQL or pixels themselves.
 
 from tracker.services.access import Actor, require_admin, require_clinical, require_patient_access
 from tracker.services.demo import load_manifest, seed_demo
+from tracker.services.erasure import erase_patient
 from tracker.services.patients import (
     TREATMENT_TYPES,
     TreatmentInput,
@@ -28,7 +29,7 @@ from tracker.services.timeline import PRIMARY_METRIC, export_csv, timeline
 
 __all__ = [
     "PRIMARY_METRIC", "TREATMENT_TYPES", "Actor", "IngestResult", "TreatmentInput", "analyse_photo",
-    "create_patient", "export_csv", "get_patient", "get_visit", "ingest_photo", "latest_analysis",
+    "create_patient", "erase_patient", "export_csv", "get_patient", "get_visit", "ingest_photo", "latest_analysis",
     "list_patients", "list_visits", "load_manifest", "load_pixels", "open_visit", "require_admin",
     "require_clinical", "require_patient_access", "seed_demo", "timeline", "treatment_summary", "validate_view",
 ]

@@ -115,8 +115,19 @@ def _add_change(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def export_csv(store: Store, patient_ids: list[int] | None = None, *, actor: Actor) -> str:
-    """Measurements of the given patients (all the actor may see when None) as CSV text; audited."""
+#: Columns left out of a de-identified export: internal ids can be linked back to the clinic's records.
+_IDENTIFYING = ["visit_id", "photo_id", "analysis_id"]
+
+
+def export_csv(
+    store: Store, patient_ids: list[int] | None = None, *, actor: Actor, deidentify: bool = False
+) -> str:
+    """Measurements of the given patients (all the actor may see when None) as CSV text; audited.
+
+    With ``deidentify`` the export keeps the pseudonymous patient code, reduces each visit date to
+    its month and the number of days since the patient's first visit, and drops internal ids. (Names
+    never appear in an export.)
+    """
     with store.session() as session:
         ids = patient_ids
         if ids is None:
@@ -126,10 +137,17 @@ def export_csv(store: Store, patient_ids: list[int] | None = None, *, actor: Act
             ids = list(session.scalars(query))
     for pid in ids:
         require_patient_access(actor, pid)
-    audit(store, actor, "export_csv", object_type="patients", details={"patient_ids": list(ids)})
+    audit(store, actor, "export_csv", object_type="patients",
+          details={"patient_ids": list(ids), "deidentified": deidentify})
     frames = [timeline(store, pid, actor=actor, audited=False) for pid in ids]
     frames = [f for f in frames if not f.empty]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIMELINE_COLUMNS)
-    if "visit_date" in table and not table.empty:
+    if deidentify and not table.empty:
+        first = table.groupby("patient_code")["visit_date"].transform("min")
+        table.insert(table.columns.get_loc("visit_date") + 1, "days_since_first_visit",
+                     (table["visit_date"] - first).dt.days)
+        table["visit_date"] = table["visit_date"].dt.strftime("%Y-%m")
+        table = table.rename(columns={"visit_date": "visit_month"}).drop(columns=_IDENTIFYING)
+    elif "visit_date" in table and not table.empty:
         table["visit_date"] = table["visit_date"].dt.date
     return table.to_csv(index=False, float_format="%.6g")
