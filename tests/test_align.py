@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,7 +16,15 @@ import pytest
 from numpy.testing import assert_allclose
 from skimage import data
 
-from tracker.imaging.align import Alignment, align_images, homography_from_points, warp_to_reference
+from tracker.imaging.align import (
+    MIN_CORRELATION,
+    Alignment,
+    align_images,
+    homography_from_points,
+    required_correlation,
+    warp_to_reference,
+)
+from tracker.imaging.features import checked_grey, checked_mask, feature_candidates, working_image
 from tracker.imaging.geometry import image_corners, resize_matrix, transform_points
 
 VIEW = (480, 640)
@@ -294,6 +303,8 @@ def test_inputs_not_mutated():
         ),
         (np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8), {"scale_range": (1.2, 1.4)}),
         (np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8), {"max_rotation_deg": 0}),
+        (np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8), {"preset": "phone"}),
+        (np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.uint8), {"scale_range": (0.5,)}),
     ],
 )
 def test_bad_inputs_raise_value_error(ref, mov, kwargs):
@@ -435,3 +446,87 @@ def test_vertex_phantom_visits_align_with_hair_masked_and_never_wrongly_without(
     unmasked = align_images(a, b)  # features on moved hair: must refuse rather than be wrong
     if unmasked.ok:
         assert_corners(unmasked.matrix, h_true, b.shape, atol=2.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# presets, similarity model, evidence-graded correlation
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("astronaut", {"angle": 120.0}),
+        ("coffee", {"angle": -75.0, "zoom": 1.8}),
+        ("chelsea", {"angle": 170.0, "zoom": 0.6}),
+    ],
+)
+def test_closeup_preset_accepts_dermoscope_reframing_that_global_refuses(name, params):
+    ref, mov, h_true = make_pair(name, **params)
+    refused = align_images(ref, mov)
+    assert not refused.ok and "implausible" in refused.reason
+    result = align_images(ref, mov, preset="closeup")
+    assert result.ok, result.reason
+    assert result.quality["preset"] == "closeup"
+    assert_corners(result.matrix, h_true, mov.shape, atol=2.0)
+
+
+def test_explicit_limits_override_the_preset():
+    ref, mov, _ = make_pair("astronaut", angle=120.0)
+    result = align_images(ref, mov, preset="closeup", max_rotation_deg=90)
+    assert not result.ok and "rotation" in result.reason
+
+
+@pytest.mark.parametrize(("a", "b"), [("astronaut", "coffee"), ("grass", "gravel"), ("camera", "brick")])
+def test_closeup_preset_still_refuses_unrelated_photos(a, b):
+    result = align_images(getattr(data, a)(), getattr(data, b)(), preset="closeup")
+    assert not result.ok
+
+
+def test_closeup_preset_refuses_another_scalp_patch():
+    closeup = pytest.importorskip("tracker.phantoms.closeup")
+    a = closeup.render_closeup(seed=11, shape=(480, 640), jpeg_quality=90)[0]
+    b = closeup.render_closeup(seed=12, shape=(480, 640), jpeg_quality=90)[0]
+    result = align_images(a, b, preset="closeup")
+    assert not result.ok
+
+
+def test_similarity_model_is_a_similarity_and_recovers_it():
+    ref, mov, h_true = make_pair("chelsea", angle=25.0, zoom=1.15, shift=(30, -20))
+    work = [working_image(checked_grey(x, name="x"), checked_mask(None, x.shape[:2], name="m")) for x in (ref, mov)]
+    hom, sim = feature_candidates("orb", work[0], work[1], models=("homography", "similarity"))
+    assert (hom["model"], sim["model"]) == ("homography", "similarity")
+    assert hom["keypoints_reference"] == sim["keypoints_reference"] and hom["matches"] == sim["matches"]
+    m = sim["matrix"]
+    assert_allclose(m[2], [0.0, 0.0, 1.0], atol=1e-12)
+    assert_allclose([m[0, 0], m[0, 1]], [m[1, 1], -m[1, 0]], atol=1e-9)
+    assert_corners(m, h_true, mov.shape, atol=3.0)
+    with pytest.raises(ValueError):
+        feature_candidates("orb", work[0], work[1], models=("affine",))
+
+
+@pytest.mark.parametrize(
+    ("inliers", "ratio", "expected"),
+    [(10, 0.9, MIN_CORRELATION), (40, 0.6, MIN_CORRELATION), (60, 0.3, MIN_CORRELATION), (60, 0.4, 0.7),
+     (99, 0.9, 0.7), (100, 0.5, 0.5), (1575, 0.94, 0.5), (500, 0.4, 0.7)],
+)
+def test_required_correlation_falls_only_with_strong_evidence(inliers, ratio, expected):
+    assert required_correlation(inliers, ratio) == expected
+
+
+def test_closeup_whose_hair_really_changed_is_accepted_with_strong_evidence():
+    """DEMO-001 visit 1 vs 6: new hairs, +25 % density, blur; correlation below 0.85, 1500+ inliers."""
+    first = SAMPLES / "DEMO-001" / "visit-1_2026-01-12" / "closeup-vertex-1.jpg"
+    last = SAMPLES / "DEMO-001" / "visit-6_2026-06-01" / "closeup-vertex-1.jpg"
+    if not (first.exists() and last.exists()):
+        pytest.skip("sample series absent")
+    ref = cv2.cvtColor(cv2.imread(str(first)), cv2.COLOR_BGR2RGB)
+    mov = cv2.cvtColor(cv2.imread(str(last)), cv2.COLOR_BGR2RGB)
+    h_true = np.array(json.loads(last.with_suffix(".json").read_text())["transform_to_baseline"])
+    for preset in (None, "closeup"):
+        result = align_images(ref, mov, preset=preset)
+        assert result.ok, result.reason
+        assert result.quality["ecc_correlation"] < MIN_CORRELATION <= 0.85
+        assert result.quality["correlation_needed"] < MIN_CORRELATION
+        assert_corners(result.matrix, h_true, mov.shape, atol=2.0)

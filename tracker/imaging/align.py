@@ -12,7 +12,10 @@ Pipeline (DESIGN.md section 5, "Alignment"):
    size-normalised frames, so the same view at two resolutions has scale 1), small anisotropy and
    perspective, enough inliers spread over the image, enough overlap. Then two checks of the result
    against the pixels themselves: ECC must not pull far away from the feature answer (unless the
-   feature evidence is strong), and the masked correlation of the aligned grey images must reach 0.85.
+   feature evidence is strong), and the masked correlation of the aligned grey images must reach 0.85,
+   or less when the feature evidence is strong (:func:`required_correlation`: 0.7 from 50 inliers at
+   35 %, 0.5 from 100 inliers at 50 %; unrelated pairs never exceeded 15 inliers). Presets
+   (``PRESETS``: "global", "closeup") set the limits and models per kind of photo.
    Anything failing gives ``ok=False`` with a plain-language reason and the identity matrix: refusing
    is better than presenting a wrong alignment as right. (Measured: on two-visit vertex phantoms with
    the hair NOT masked out, features on moved hair gave 4-16 px errors at 0.66-0.80 correlation; with
@@ -42,7 +45,7 @@ from tracker.imaging.features import (
     checked_grey,
     checked_mask,
     evidence_reason,
-    feature_candidate,
+    feature_candidates,
     working_image,
 )
 from tracker.imaging.geometry import (
@@ -56,20 +59,29 @@ from tracker.imaging.refine import ECC_LONG_SIDE as ECC_LONG_SIDE
 from tracker.imaging.refine import ecc_refinement
 
 __all__ = [
+    "PRESETS",
     "Alignment",
     "align_images",
     "homography_from_points",
+    "required_correlation",
     "transform_points",
     "warp_to_reference",
 ]
 
-#: Plausibility limits, measured between size-normalised frames.
+#: Plausibility limits, measured between size-normalised frames (the "global" preset).
 SCALE_RANGE = (0.7, 1.4)
 MAX_ROTATION_DEG = 45.0
 MAX_ANISOTROPY = 1.3
 MAX_PERSPECTIVE = 0.5
 MIN_OVERLAP = 0.2
+#: Correlation the aligned grey images must reach when the feature evidence is ordinary.
 MIN_CORRELATION = 0.85
+#: With strong feature evidence a lower correlation is enough: real change between visits (new hair, +25 %
+#: density, light, blur) lowers the correlation of a correct alignment, while chance matches never build
+#: such evidence. Rows: (min inliers, min inlier ratio, correlation needed). Measured: unrelated pairs
+#: (scikit-image photos, different lesions, different close-up scalps) never exceeded 15 inliers; the
+#: DEMO-001 visit-1/visit-6 close-up has 1575 inliers (94 %) at correlation 0.84.
+EVIDENCE_CORRELATION = ((100, 0.5, 0.5), (50, 0.35, 0.7))
 #: ORB inliers below this try SIFT as well.
 FALLBACK_INLIERS = 80
 #: The ECC refinement may move no corner of MOVING by more than this share of the long side.
@@ -80,6 +92,48 @@ ECC_DISAGREE_GAIN = 0.005
 #: re-shots, where the camera-fixed vignette pulls ECC towards the identity) and the feature answer stays.
 STRONG_INLIERS = 60
 STRONG_INLIER_RATIO = 0.35
+#: Kind-specific presets. "global": phone photos of a view, framed alike at every visit. "closeup":
+#: dermoscope re-shots of a marked site, re-framed freely (any rotation, zoom 1/3-3) and close to a
+#: similarity (contact plate), so a similarity model backs up the homography when matches are few; when
+#: ECC pulls far from the feature answer there (the camera-fixed vignette pulls it towards the identity),
+#: the refinement is dropped and the feature answer must pass the correlation check on its own.
+PRESETS: dict[str, dict[str, Any]] = {
+    "global": {
+        "scale_range": SCALE_RANGE,
+        "max_rotation_deg": MAX_ROTATION_DEG,
+        "models": ("homography",),
+        "min_similarity_inliers": None,
+        "refuse_ecc_disagreement": True,
+    },
+    "closeup": {
+        "scale_range": (1 / 3, 3.0),
+        "max_rotation_deg": 180.0,
+        "models": ("homography", "similarity"),
+        "min_similarity_inliers": 15,
+        "refuse_ecc_disagreement": False,
+    },
+}
+
+
+def required_correlation(inliers: int, inlier_ratio: float) -> float:
+    """Correlation the aligned images must reach, given the strength of the feature evidence.
+
+    Parameters
+    ----------
+    inliers : int
+        Inliers of the feature stage.
+    inlier_ratio : float
+        Their share of the ratio-test matches (0..1).
+
+    Returns
+    -------
+    float
+        ``MIN_CORRELATION`` for ordinary evidence, lower (``EVIDENCE_CORRELATION``) for strong evidence.
+    """
+    for min_inliers, min_ratio, needed in EVIDENCE_CORRELATION:
+        if inliers >= min_inliers and inlier_ratio >= min_ratio:
+            return needed
+    return MIN_CORRELATION
 
 
 @dataclass(frozen=True)
@@ -154,8 +208,9 @@ def align_images(
     reference_mask: np.ndarray | None = None,
     moving_mask: np.ndarray | None = None,
     refine: bool = True,
-    scale_range: tuple[float, float] = SCALE_RANGE,
-    max_rotation_deg: float = MAX_ROTATION_DEG,
+    scale_range: tuple[float, float] | None = None,
+    max_rotation_deg: float | None = None,
+    preset: str | None = None,
 ) -> Alignment:
     """Register MOVING onto REFERENCE with a homography.
 
@@ -169,30 +224,43 @@ def align_images(
     refine : bool, default True
         Refine the feature homography with ECC; the refinement is kept only if it raises the masked
         correlation and moves no corner of MOVING by more than 1.5 % of its long side.
-    scale_range : (float, float), default (0.7, 1.4)
+    scale_range : (float, float), optional
         Accepted zoom of MOVING relative to REFERENCE, measured between frames normalised to a long
-        side of 1000 px (so the same framing at two resolutions has zoom 1).
-    max_rotation_deg : float, default 45
-        Accepted rotation (absolute, degrees). Close-up (dermoscope) re-shots may need up to 180.
+        side of 1000 px (so the same framing at two resolutions has zoom 1). Default: the preset's
+        ((0.7, 1.4) for "global", (1/3, 3) for "closeup").
+    max_rotation_deg : float, optional
+        Accepted rotation (absolute, degrees). Default: the preset's (45 for "global", 180 for "closeup").
+    preset : {"global", "closeup"}, optional
+        Kind-specific limits and models (see ``PRESETS``); None means "global" (the limits this function
+        always had). "closeup" accepts dermoscope re-shots (any rotation, zoom 1/3-3) and backs the
+        homography up with a similarity model when feature matches are few.
 
     Returns
     -------
     Alignment
         ``matrix`` maps full-resolution MOVING pixels to REFERENCE pixels (identity when ``ok`` is
-        False). ``quality`` holds ``method``, ``keypoints_reference``, ``keypoints_moving``,
-        ``matches``, ``inlier_ratio``, ``inlier_spread`` (convex-hull share of the image covered by
-        inliers), ``reprojection_rmse_px`` (inliers, reference full-resolution px), ``refined``,
-        ``ecc_correlation`` (masked correlation of the aligned grey images at up to 1000 px) and
-        ``ecc_correlation_before`` (before refinement), ``scale``, ``rotation_deg``, ``anisotropy``,
-        ``perspective`` and ``overlap`` (between size-normalised frames), and ``rejected_matrix`` when
-        a candidate was refused.
+        False). ``quality`` holds ``method``, ``model`` ("homography" | "similarity"), ``preset``,
+        ``keypoints_reference``, ``keypoints_moving``, ``matches``, ``inlier_ratio``, ``inlier_spread``
+        (convex-hull share of the image covered by inliers), ``reprojection_rmse_px`` (inliers,
+        reference full-resolution px), ``refined``, ``ecc_correlation`` (masked correlation of the
+        aligned grey images at up to 1000 px), ``ecc_correlation_before`` (before refinement),
+        ``correlation_needed`` (lower when the feature evidence is strong, see
+        :func:`required_correlation`), ``scale``, ``rotation_deg``, ``anisotropy``, ``perspective`` and
+        ``overlap`` (between size-normalised frames), and ``rejected_matrix`` when a candidate was refused.
 
     Raises
     ------
     ValueError
-        Images not uint8 (H, W) / (H, W, 3), too small, or masks of the wrong dtype/shape or empty.
+        Images not uint8 (H, W) / (H, W, 3), too small, masks of the wrong dtype/shape or empty, an
+        unknown preset or limits out of range.
     """
-    if not 0 < scale_range[0] <= 1 <= scale_range[1]:
+    preset_name = "global" if preset is None else preset
+    if preset_name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    settings = PRESETS[preset_name]
+    scale_range = tuple(settings["scale_range"] if scale_range is None else scale_range)
+    max_rotation_deg = float(settings["max_rotation_deg"] if max_rotation_deg is None else max_rotation_deg)
+    if len(scale_range) != 2 or not 0 < scale_range[0] <= 1 <= scale_range[1]:
         raise ValueError(f"scale_range must satisfy 0 < low <= 1 <= high, got {scale_range}")
     if not 0 < max_rotation_deg <= 180:
         raise ValueError(f"max_rotation_deg must be in (0, 180], got {max_rotation_deg}")
@@ -208,11 +276,19 @@ def align_images(
     ref_m = checked_mask(reference_mask, ref_g.shape, name="reference_mask")
     mov_m = checked_mask(moving_mask, mov_g.shape, name="moving_mask")
 
+    models = settings["models"]
+    min_sim = settings["min_similarity_inliers"]
+    min_matches = min(MIN_INLIERS, min_sim) if min_sim else MIN_INLIERS
+
+    def weakness(cand: dict[str, Any]) -> str | None:
+        needed = MIN_INLIERS if cand["model"] == "homography" else min_sim
+        return evidence_reason(cand, min_inliers=needed)
+
     # Feature stage: ORB, then SIFT when ORB is weak; keep the best acceptable candidate.
     ref_work, mov_work = working_image(ref_g, ref_m), working_image(mov_g, mov_m)
-    candidates = [feature_candidate("orb", ref_work, mov_work)]
-    if candidates[0]["inliers"] < FALLBACK_INLIERS or evidence_reason(candidates[0]) is not None:
-        candidates.append(feature_candidate("sift", ref_work, mov_work))
+    candidates = feature_candidates("orb", ref_work, mov_work, models=models, min_matches=min_matches)
+    if candidates[0]["inliers"] < FALLBACK_INLIERS or weakness(candidates[0]) is not None:
+        candidates += feature_candidates("sift", ref_work, mov_work, models=models, min_matches=min_matches)
 
     # Plausibility is judged between frames normalised to a long side of 1000 px.
     n_r, n_m = 1000.0 / max(ref_g.shape), 1000.0 / max(mov_g.shape)
@@ -226,20 +302,23 @@ def align_images(
     evaluated = []
     for cand in candidates:
         quality: dict[str, Any] = {
-            k: cand.get(k) for k in ("method", "keypoints_reference", "keypoints_moving", "matches")
+            k: cand.get(k) for k in ("method", "model", "keypoints_reference", "keypoints_moving", "matches")
         }
+        quality["preset"] = preset_name
         quality["inlier_ratio"] = cand.get("inlier_ratio", 0.0)
         quality["inlier_spread"] = cand.get("inlier_spread", 0.0)
-        reason = evidence_reason(cand)
+        reason = weakness(cand)
         H_full = cand["matrix"]
         if H_full is not None:
             quality["reprojection_rmse_px"] = cand["reprojection_rmse_px"]
             if reason is None:
                 fig, reason = judge(H_full)
                 quality.update(fig)
-        evaluated.append((reason is None, cand["inliers"], cand, quality, reason, H_full))
-    # Prefer acceptable candidates, then more inliers.
-    good, inliers, cand, quality, reason, H_full = max(evaluated, key=lambda e: (e[0], e[1]))
+        homography = cand["model"] == "homography"
+        evaluated.append(((reason is None, cand["inliers"], homography), cand, quality, reason, H_full))
+    # Prefer acceptable candidates, then more inliers, then the homography.
+    key, cand, quality, reason, H_full = max(evaluated, key=lambda e: e[0])
+    good, inliers = key[0], key[1]
 
     if good:
         ecc = ecc_refinement(ref_g, ref_m, mov_g, mov_m, H_full, refine=refine)
@@ -248,7 +327,8 @@ def align_images(
         if ecc["refined_matrix"] is not None:
             shift, rho_r, long_side = ecc["corner_shift"], ecc["refined_correlation"], ecc["long_side"]
             strong = inliers >= STRONG_INLIERS and quality["inlier_ratio"] >= STRONG_INLIER_RATIO
-            if rho_r > rho + ECC_DISAGREE_GAIN and shift > ECC_MAX_CORNER_SHIFT * long_side and not strong:
+            disagree = rho_r > rho + ECC_DISAGREE_GAIN and shift > ECC_MAX_CORNER_SHIFT * long_side
+            if disagree and not strong and settings["refuse_ecc_disagreement"]:
                 # Intensities pull far away from the feature answer: one of them is wrong (measured on
                 # unmasked hair phantoms: feature matches on moved hair, ECC 12-22 px away at 500 px).
                 good = False
@@ -262,11 +342,14 @@ def align_images(
                     H_full, rho = ecc["refined_matrix"], rho_r
                     quality.update(fig)
                     quality.update(ecc_correlation=rho_r, refined=True)
-        if good and rho < MIN_CORRELATION:
+        needed = required_correlation(inliers, quality["inlier_ratio"])
+        quality["correlation_needed"] = needed
+        if good and rho < needed:
             good = False
             reason = (
-                f"the aligned photos do not look alike (correlation {rho:.2f}, need {MIN_CORRELATION}): "
-                "the match may be accidental, or hair or other moving parts were not masked out"
+                f"the aligned photos do not look alike (correlation {rho:.2f}, need {needed} with "
+                f"{inliers} feature matches): the match may be accidental, or hair or other moving parts "
+                "were not masked out"
             )
 
     if good:

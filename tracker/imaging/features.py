@@ -5,7 +5,8 @@ candidate homographies from ORB or SIFT features.
    contrast-equalised with CLAHE. Optional masks say where features may be taken (global views mask
    the hair out: hair moves between visits); they are eroded so that keypoint patches stay off the
    excluded pixels.
-2. ORB or SIFT features + Lowe's ratio test + ``cv2.findHomography(..., cv2.USAC_MAGSAC)``. The result
+2. ORB or SIFT features + Lowe's ratio test + ``cv2.findHomography(..., cv2.USAC_MAGSAC)`` (and, when
+   asked, a similarity by ``cv2.estimateAffinePartial2D``, for close-ups). Each result
    is a candidate with its evidence (keypoints, matches, inliers, their share and spread), which
    :func:`evidence_reason` judges. Geometric plausibility and the checks against the pixels are left to
    :func:`tracker.imaging.align.align_images`.
@@ -29,11 +30,13 @@ __all__ = [
     "MIN_INLIER_RATIO",
     "MIN_INLIER_SPREAD",
     "MIN_SIDE",
+    "MODELS",
     "WORK_LONG_SIDE",
     "checked_grey",
     "checked_mask",
     "evidence_reason",
     "feature_candidate",
+    "feature_candidates",
     "resize_with_mask",
     "working_image",
 ]
@@ -50,6 +53,8 @@ MIN_INLIER_RATIO = 0.2
 MIN_INLIER_SPREAD = 0.02
 
 _RATIO = {"orb": 0.8, "sift": 0.75}
+#: Transform models the feature stage can fit.
+MODELS = ("homography", "similarity")
 _RANSAC_THRESHOLD_PX = 3.0  # at the working resolution
 
 
@@ -193,12 +198,17 @@ def _usable(H: np.ndarray) -> bool:
     return True
 
 
-def feature_candidate(
+def feature_candidates(
     method: str,
     reference: tuple[np.ndarray, np.ndarray, np.ndarray],
     moving: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> dict[str, Any]:
-    """Estimate a homography from MOVING to REFERENCE with one feature detector.
+    *,
+    models: tuple[str, ...] = ("homography",),
+    min_matches: int = MIN_INLIERS,
+) -> list[dict[str, Any]]:
+    """Candidate transforms from MOVING to REFERENCE with one feature detector, one per model.
+
+    Features are detected and matched once; each model is then fitted robustly to the same matches.
 
     Parameters
     ----------
@@ -206,21 +216,38 @@ def feature_candidate(
         Detector and descriptor.
     reference, moving : tuple
         ``(image, feature_mask, to_work)`` of each image, as returned by :func:`working_image`.
+    models : tuple of {"homography", "similarity"}, default ("homography",)
+        Models to fit: a full homography (``cv2.findHomography`` with ``cv2.USAC_MAGSAC``) and/or a
+        similarity (rotation, uniform zoom, shift: ``cv2.estimateAffinePartial2D``), which needs fewer
+        matches and cannot invent perspective (contact dermoscopy re-shots are close to similarities).
+    min_matches : int, default ``MIN_INLIERS``
+        Fewer keypoints or ratio-test matches than this give no transform.
 
     Returns
     -------
-    candidate : dict
-        ``method``, ``keypoints_reference``, ``keypoints_moving``, ``matches``, ``inliers`` and
-        ``matrix`` (ndarray (3, 3) float64 mapping full-resolution MOVING pixels to REFERENCE pixels, or
-        None with a plain-language ``reason`` when no transform was found). With a matrix, also
-        ``inlier_ratio``, ``inlier_spread`` (smaller convex-hull share of the two images covered by the
-        inliers) and ``reprojection_rmse_px`` (inliers, reference full-resolution px).
+    candidates : list of dict
+        One per model, in the order given: ``method``, ``model``, ``keypoints_reference``,
+        ``keypoints_moving``, ``matches``, ``inliers`` and ``matrix`` (ndarray (3, 3) float64 mapping
+        full-resolution MOVING pixels to REFERENCE pixels, or None with a plain-language ``reason`` when no
+        transform was found). With a matrix, also ``inlier_ratio``, ``inlier_spread`` (smaller
+        convex-hull share of the two images covered by the inliers) and ``reprojection_rmse_px``
+        (inliers, reference full-resolution px).
+
+    Raises
+    ------
+    ValueError
+        Unknown method or model.
     """
+    if method not in _RATIO:
+        raise ValueError(f"method must be one of {sorted(_RATIO)}, got {method!r}")
+    for model in models:
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     ref_w, ref_fmask, to_work_r = reference
     mov_w, mov_fmask, to_work_m = moving
     pts_r, desc_r = _detect(method, ref_w, ref_fmask)
     pts_m, desc_m = _detect(method, mov_w, mov_fmask)
-    out: dict[str, Any] = {
+    base: dict[str, Any] = {
         "method": method,
         "keypoints_reference": len(pts_r),
         "keypoints_moving": len(pts_m),
@@ -228,49 +255,78 @@ def feature_candidate(
         "inliers": 0,
         "matrix": None,
     }
-    if min(len(pts_r), len(pts_m)) < MIN_INLIERS:
+    if min(len(pts_r), len(pts_m)) < min_matches:
         which = "reference" if len(pts_r) < len(pts_m) else "moving"
-        out["reason"] = f"too few distinctive features in the {which} image ({min(len(pts_r), len(pts_m))})"
-        return out
+        base["reason"] = f"too few distinctive features in the {which} image ({min(len(pts_r), len(pts_m))})"
+        return [dict(base, model=m) for m in models]
     matches = _match(method, desc_m, desc_r)
-    out["matches"] = len(matches)
-    if len(matches) < MIN_INLIERS:
-        out["reason"] = (
-            f"only {len(matches)} distinctive feature matches (need {MIN_INLIERS}): "
+    base["matches"] = len(matches)
+    if len(matches) < min_matches:
+        base["reason"] = (
+            f"only {len(matches)} distinctive feature matches (need {min_matches}): "
             "the photos may not show the same area"
         )
-        return out
+        return [dict(base, model=m) for m in models]
     src = pts_m[[m for m, _ in matches]]
     dst = pts_r[[r for _, r in matches]]
-    H, inl = cv2.findHomography(
-        src, dst, cv2.USAC_MAGSAC, _RANSAC_THRESHOLD_PX, maxIters=10000, confidence=0.9999
-    )
-    if H is None or inl is None or not _usable(H):
-        out["reason"] = "no consistent transform between the feature matches"
-        return out
-    inl = inl.ravel().astype(bool)
-    out["inliers"] = int(inl.sum())
-    out["inlier_ratio"] = out["inliers"] / len(matches)
-    out["inlier_spread"] = min(_hull_share(src[inl], mov_w.shape), _hull_share(dst[inl], ref_w.shape))
-    # Working frames -> full resolution.
-    matrix = np.linalg.inv(to_work_r) @ H @ to_work_m
-    out["matrix"] = matrix / matrix[2, 2]
-    fit = transform_points(src[inl], H) - dst[inl]
-    out["reprojection_rmse_px"] = float(np.sqrt(np.mean(np.sum(fit**2, axis=1)))) / to_work_r[0, 0]
+    out = []
+    for model in models:
+        cand = dict(base, model=model)
+        H, inl = _fit(model, src, dst)
+        if H is None or inl is None or not _usable(H):
+            cand["reason"] = "no consistent transform between the feature matches"
+            out.append(cand)
+            continue
+        inl = inl.ravel().astype(bool)
+        cand["inliers"] = int(inl.sum())
+        cand["inlier_ratio"] = cand["inliers"] / len(matches)
+        cand["inlier_spread"] = min(_hull_share(src[inl], mov_w.shape), _hull_share(dst[inl], ref_w.shape))
+        # Working frames -> full resolution.
+        matrix = np.linalg.inv(to_work_r) @ H @ to_work_m
+        cand["matrix"] = matrix / matrix[2, 2]
+        fit = transform_points(src[inl], H) - dst[inl]
+        cand["reprojection_rmse_px"] = float(np.sqrt(np.mean(np.sum(fit**2, axis=1)))) / to_work_r[0, 0]
+        out.append(cand)
     return out
+
+
+def _fit(model: str, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Robust fit of one model to matched points (working frames); (3x3 matrix, inlier mask) or Nones."""
+    if model == "homography":
+        return cv2.findHomography(
+            src, dst, cv2.USAC_MAGSAC, _RANSAC_THRESHOLD_PX, maxIters=10000, confidence=0.9999
+        )
+    A, inl = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_THRESHOLD_PX, maxIters=10000,
+        confidence=0.9999, refineIters=10,
+    )
+    if A is None:
+        return None, None
+    return np.vstack([A, [0.0, 0.0, 1.0]]), inl
+
+
+def feature_candidate(
+    method: str,
+    reference: tuple[np.ndarray, np.ndarray, np.ndarray],
+    moving: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    model: str = "homography",
+) -> dict[str, Any]:
+    """One candidate transform from MOVING to REFERENCE (see :func:`feature_candidates`)."""
+    return feature_candidates(method, reference, moving, models=(model,))[0]
 
 
 # --------------------------------------------------------------------------------------------------
 # evidence
 
 
-def evidence_reason(cand: dict[str, Any]) -> str | None:
+def evidence_reason(cand: dict[str, Any], *, min_inliers: int = MIN_INLIERS) -> str | None:
     """Why a :func:`feature_candidate` is too weak to accept (plain language), or None when it is not."""
     if cand.get("matrix") is None:
         return cand.get("reason", "no transform found")
-    if cand["inliers"] < MIN_INLIERS:
+    if cand["inliers"] < min_inliers:
         return (
-            f"only {cand['inliers']} consistent feature matches (need {MIN_INLIERS}): "
+            f"only {cand['inliers']} consistent feature matches (need {min_inliers}): "
             "the photos may not show the same area"
         )
     if cand["inlier_ratio"] < MIN_INLIER_RATIO:
