@@ -43,9 +43,8 @@ def demo_store(tmp_path_factory):
     """A store seeded once with the whole sample series (shared by read-only tests)."""
     from tracker.config import Settings
     from tracker.services import seed_demo
-    from tracker.store import Store
-
     from tracker.services.demo import seed_demo_accounts
+    from tracker.store import Store
 
     store = Store(Settings.from_env(tmp_path_factory.mktemp("demo") / "home"))
     seed_demo(store, SAMPLES)

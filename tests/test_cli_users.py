@@ -15,7 +15,7 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import text
 
-from tracker import accounts, cli_users
+from tracker import accounts, cli_users, passwords
 from tracker.accounts import AuthenticationFailed, authenticate
 from tracker.store import Patient, Store
 
@@ -25,7 +25,7 @@ OTHER_GOOD = "quiet Otter sails north 7"
 
 @pytest.fixture(autouse=True)
 def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "_HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    monkeypatch.setattr(passwords, "_HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

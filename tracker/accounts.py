@@ -1,9 +1,10 @@
-"""Local accounts: argon2id passwords, login with lockout, first-admin bootstrap, session timeouts.
+"""Local accounts: login with lockout, first-admin bootstrap, session timeouts, audit log access.
 
 Rules (DESIGN section 8, issue 6):
 
-- Passwords are hashed with argon2id (:data:`HASH_PARAMETERS`, RFC 9106 low-memory profile: 64 MiB,
-  3 passes, 4 lanes). A login with a hash made under other parameters re-hashes the password.
+- Passwords are checked and hashed by :mod:`tracker.passwords` (argon2id, :data:`HASH_PARAMETERS`),
+  whose public names are re-exported here. A login with a hash made under other parameters re-hashes
+  the password.
 - :func:`authenticate` fails with ONE message (:data:`LOGIN_FAILED_MESSAGE`) for an unknown user, a
   wrong password, a disabled or a locked account, and spends one argon2 verification in every case
   (a dummy hash for unknown users), so neither the message nor the time tells which user names exist.
@@ -26,18 +27,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from argon2 import PasswordHasher, profiles
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tracker.errors import NotFound, PermissionDenied, TrackerError
+from tracker.passwords import (
+    HASH_PARAMETERS,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    PasswordRejected,
+    check_password_policy,
+    dummy_hash,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from tracker.store import AuditEvent, Patient, Store, User
 from tracker.store.audit import append_event, chain_head, verify_chain
 from tracker.store.models import ROLES, utcnow
@@ -50,36 +58,9 @@ __all__ = [
     "normalise_username", "recent_audit_events", "set_password", "verify_audit",
 ]
 
-#: argon2id parameters of new hashes (RFC 9106 second recommendation: m=64 MiB, t=3, p=4).
-HASH_PARAMETERS = profiles.RFC_9106_LOW_MEMORY
-_HASHER = PasswordHasher.from_parameters(HASH_PARAMETERS)
-
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
 LOGIN_FAILED_MESSAGE = "Login failed: wrong user name or password, or the account is locked or disabled."
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,79}")
 _ADMIN_ROLES = frozenset({"admin", "system"})
-
-
-def _words(text_block: str) -> frozenset[str]:
-    return frozenset(text_block.split())
-
-
-# Words that make a password guessable however many digits or symbols are added around them.
-_COMMON_WORDS = _words("""
-password passwort motdepasse contrasena senha qwerty qwertz azerty asdf asdfgh zxcvbn letmein welcome
-admin administrator root login changeme secret iloveyou monkey dragon football baseball soccer hockey
-sunshine princess shadow master superman batman trustno1 passw0rd p@ssw0rd p@ssword hello abc abcdef
-starwars whatever freedom clinic doctor patient tracker hairloss scalp qazwsx welcome1 default test
-""")
-_LOOK_ALIKES = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s",
-                                 "7": "t", "8": "b", "9": "g"})
-# Frequent leaked passwords of 12+ characters that the word rule above does not catch.
-_COMMON_PASSWORDS = _words("""
-1q2w3e4r5t6y 1q2w3e4r5t6y7u8i qwertyuiopasdfgh qwertyuiop[] 1qaz2wsx3edc 1qaz2wsx3edc4rfv
-zaq12wsxcde3 zaq1zaq1zaq1 qazwsxedcrfv abcdefghijkl abcdefghijklm abc123abc123 asdfghjklzxcv
-iloveyouiloveyou mypassword123 thisismypassword correcthorsebatterystaple
-""")
 
 
 class AuthenticationFailed(TrackerError):
@@ -87,10 +68,6 @@ class AuthenticationFailed(TrackerError):
 
     def __init__(self) -> None:
         super().__init__(LOGIN_FAILED_MESSAGE)
-
-
-class PasswordRejected(TrackerError, ValueError):
-    """A new password does not meet the policy (the message says why)."""
 
 
 class ActorLike(Protocol):
@@ -165,7 +142,7 @@ def _seconds(value: float | dt.datetime) -> float:
     return float(value)
 
 
-# ------------------------------------------------------------------------------------------ passwords
+# ------------------------------------------------------------------------------------------ user names
 def normalise_username(username: str) -> str:
     """The stored form of a user name (trimmed, lower case); ``ValueError`` when not allowed.
 
@@ -178,73 +155,6 @@ def normalise_username(username: str) -> str:
         raise ValueError(f"user name {username[:80]!r} not allowed: use 1-80 of a-z 0-9 . _ @ - "
                          "starting with a letter or digit")
     return name
-
-
-def _prepare(password: str) -> str:
-    return unicodedata.normalize("NFKC", password)
-
-
-def check_password_policy(password: str, *, username: str | None = None) -> None:
-    """Raise :class:`PasswordRejected` unless ``password`` is acceptable.
-
-    At least :data:`MIN_PASSWORD_LENGTH` characters (after NFKC normalisation), at most
-    :data:`MAX_PASSWORD_LENGTH`, at least 5 different characters, not the user name (nor containing it),
-    and not a common password or a common word decorated with digits and symbols (``Password2024!``).
-    """
-    if not isinstance(password, str):
-        raise PasswordRejected("the password must be text")
-    folded = _prepare(password).casefold()
-    if len(folded) < MIN_PASSWORD_LENGTH:
-        raise PasswordRejected(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
-    if len(folded) > MAX_PASSWORD_LENGTH:
-        raise PasswordRejected(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
-    if len(set(folded)) < 5:
-        raise PasswordRejected("the password repeats too few different characters")
-    if username:
-        name = username.strip().casefold()
-        if folded == name or (len(name) >= 4 and name in folded):
-            raise PasswordRejected("the password must not contain the user name")
-    if folded in _COMMON_PASSWORDS or re.sub(r"\s+", "", folded) in _COMMON_PASSWORDS:
-        raise PasswordRejected("this password is too common")
-    if re.sub(r"[\W_]+", "", folded).isdigit():
-        raise PasswordRejected("the password needs letters: digits and punctuation alone are guessable")
-    core = re.sub(r"[\W\d_]+", "", folded)
-    # "P@ssw0rd-2025": drop the digits and symbols around the word, undo look-alike characters inside it.
-    inner = re.sub(r"^[\W\d_]+|[\W\d_]+$", "", folded).translate(_LOOK_ALIKES)
-    unleet = re.sub(r"[\W\d_]+", "", inner)
-    if not core or {core, unleet} & _COMMON_WORDS or _is_repetition(core) or _is_repetition(unleet):
-        raise PasswordRejected("this password is too common (a common word plus digits or symbols)")
-
-
-def _is_repetition(core: str) -> bool:
-    # "adminadmin", "qwertyqwerty": a common word repeated.
-    for size in range(1, len(core) // 2 + 1):
-        if len(core) % size == 0 and core[:size] * (len(core) // size) == core:
-            return size < 4 or core[:size] in _COMMON_WORDS
-    return False
-
-
-def hash_password(password: str) -> str:
-    """The argon2id hash (``$argon2id$...``) of ``password`` with :data:`HASH_PARAMETERS` (no policy)."""
-    return _HASHER.hash(_prepare(password))
-
-
-def _verify(stored_hash: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(stored_hash, _prepare(password))
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-_DUMMY_HASHES: dict[tuple[int, ...], str] = {}
-
-
-def _dummy_hash() -> str:
-    """A hash of a random secret with the current parameters: verified for unknown users (same cost)."""
-    key = (_HASHER.time_cost, _HASHER.memory_cost, _HASHER.parallelism, _HASHER.hash_len, _HASHER.salt_len)
-    if key not in _DUMMY_HASHES:
-        _DUMMY_HASHES[key] = hash_password(secrets.token_urlsafe(24))
-    return _DUMMY_HASHES[key]
 
 
 # ------------------------------------------------------------------------------------------ sessions
@@ -382,7 +292,7 @@ def set_password(store: Store, username: str, password: str, *, actor: ActorLike
         name, old_hash = user.username, user.password_hash
     check_password_policy(password, username=name)
     if self_service and (current_password is None or old_hash is None
-                         or not _verify(old_hash, current_password)):
+                         or not verify_password(old_hash, current_password)):
         raise PermissionDenied("the current password is wrong")
     new_hash = hash_password(password)
     with store.session() as session, session.begin():
@@ -469,9 +379,9 @@ def authenticate(store: Store, username: str, password: str, *, now: dt.datetime
         user_id = user.id if user is not None else None
         stored_hash = user.password_hash if user is not None else None
     valid_password = isinstance(password, str) and len(password) <= 4 * MAX_PASSWORD_LENGTH
-    matches = _verify(stored_hash or _dummy_hash(), password if valid_password else "")
+    matches = verify_password(stored_hash or dummy_hash(), password if valid_password else "")
     matches = matches and valid_password and stored_hash is not None
-    new_hash = hash_password(password) if matches and _HASHER.check_needs_rehash(stored_hash) else None
+    new_hash = hash_password(password) if matches and needs_rehash(stored_hash) else None
 
     result: User | None = None
     with store.session() as session, session.begin():

@@ -168,7 +168,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     if failures:
         return EXIT_BAD_INPUT
     reference, moving = images
-    alignment = align_images(reference.pixels, moving.pixels)
+    alignment = align_images(reference.pixels, moving.pixels, preset=args.kind)
     record = {"reference": args.reference, "moving": args.moving, **alignment.as_dict()}
     if args.out:
         from PIL import Image
@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("moving", metavar="MOVING")
     p.add_argument("--out", metavar="FILE", help="write MOVING warped into REFERENCE's frame")
     p.add_argument("--json", action="store_true", help="JSON output (the default and only format)")
+    p.add_argument("--kind", choices=("global", "closeup"), default="global",
+                   help="global (default): zoom 0.7-1.4, rotation < 45 deg; closeup: dermoscope re-shots, any rotation")
     p.set_defaults(func=cmd_align)
 
     home_help = "store folder (default: $TRACKER_HOME or ./tracker-data)"

@@ -92,13 +92,13 @@ def _merge_quality(base: dict[str, Any], extra_flags: list[str]) -> dict[str, An
 
 
 def _align(
-    baseline: np.ndarray | None, image: np.ndarray, *, failure_flag: str, **masks: Any
+    baseline: np.ndarray | None, image: np.ndarray, *, failure_flag: str, preset: str, **masks: Any
 ) -> tuple[Any, list[str]]:
     if baseline is None:
         return None, []
     from tracker.imaging.align import align_images
 
-    alignment = align_images(baseline, image, **masks)
+    alignment = align_images(baseline, image, preset=preset, **masks)
     return alignment, ([] if alignment.ok else [failure_flag])
 
 
@@ -136,7 +136,7 @@ def analyse_closeup(
     measurement = measure_closeup(image, px_per_mm=px_per_mm, vellus_um=vellus_um, terminal_um=terminal_um)
     # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
     # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
-    alignment, align_flags = _align(baseline, image, failure_flag="not_aligned")
+    alignment, align_flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup")
     metrics = measurement.metrics()
     metrics.setdefault("hair_count", measurement.hair_count)
     metrics["px_per_mm"] = px_per_mm
@@ -223,7 +223,7 @@ def analyse_global(
     if baseline is not None:
         # Hair moves between visits: register on everything but the hair region.
         alignment, align_flags = _align(
-            baseline, image, failure_flag="alignment_failed",
+            baseline, image, failure_flag="alignment_failed", preset="global",
             reference_mask=~hair_region(baseline), moving_mask=~hair_region(image),
         )
     if roi is None:
