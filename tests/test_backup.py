@@ -23,13 +23,9 @@ from tracker.imaging.decode import encode_clean
 from tracker.services import Actor, TreatmentInput, analyse_photo, create_patient, ingest_photo, open_visit
 from tracker.store import Store, User
 from tracker.store.audit import chain_head, verify_chain
-from tracker.store.backup import (
-    BlobReference,
-    backup_store,
-    restore_store,
-    scrub_store,
-    verify_backup,
-)
+from tracker.store.backup import backup_store, verify_backup
+from tracker.store.restore import restore_store
+from tracker.store.scrub import BlobReference, scrub_store
 
 ACTOR = Actor.system("test")
 

@@ -32,7 +32,7 @@ from tracker.config import Settings
 from tracker.services import Actor, create_patient, open_visit
 from tracker.store import Analysis, Photo, Store
 from tracker.store.audit import verify_chain
-from tracker.store.backup import scrub_store
+from tracker.store.scrub import scrub_store
 
 REPO = Path(__file__).resolve().parents[1]
 TRIALS = 24

@@ -79,7 +79,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Verify a backup folder, then restore it as the store folder."""
     from tracker.config import Settings
-    from tracker.store.backup import restore_store
+    from tracker.store.restore import restore_store
 
     home = Settings.from_env(args.home).home
     result = restore_store(args.dir, home, force=args.force, username=_cli_user())
@@ -92,7 +92,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 @_handled
 def cmd_scrub(args: argparse.Namespace) -> int:
     """Re-hash every blob and check every row that names a blob."""
-    from tracker.store.backup import scrub_store
+    from tracker.store.scrub import scrub_store
 
     store = _open_store(args.home)
     try:

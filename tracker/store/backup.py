@@ -1,4 +1,4 @@
-"""Backup, verified restore and scrub of the embedded store (SQLite database + local blob folder).
+"""Backup of the embedded store (SQLite database + local blob folder), and its verification.
 
 A backup is a folder::
 
@@ -10,15 +10,14 @@ A backup is a folder::
 is either absent or a complete backup. The database is copied *before* the blobs: every blob a copied
 row names was stored before that row was committed, so it is still there when the blobs are copied.
 :func:`verify_backup` re-checks a backup against its manifest (hashes, database integrity, blob names,
-rows pointing at blobs, the audit chain and its recorded head). :func:`restore_store` verifies first,
-builds the new home in a temporary folder beside the target, checks every blob and the database again,
-and only then renames it into place; an existing home is replaced only with ``force`` and is kept,
-renamed to ``<home>.replaced-<UTC time>``. :func:`scrub_store` reports every blob whose bytes no longer
-match its name and every row that names a missing blob.
+rows pointing at blobs, the audit chain and its recorded head).
+
+Restore lives in :mod:`tracker.store.restore` and scrub in :mod:`tracker.store.scrub`; both are
+re-exported here (``RestoreResult`` and ``restore_store`` lazily, because :mod:`tracker.store.restore`
+builds on this module's manifest, checks and file helpers).
 
 Scope: the embedded layout (``$TRACKER_HOME/tracker.db`` and ``$TRACKER_HOME/blobs``). A PostgreSQL
 database is backed up with its own tools (``pg_dump``); :func:`backup_store` refuses it clearly.
-Stop the dashboard before a restore: a running server keeps the replaced database open.
 """
 
 from __future__ import annotations
@@ -30,13 +29,12 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -45,20 +43,16 @@ from tracker.config import Settings
 from tracker.errors import StorageError
 from tracker.store import Store
 from tracker.store.audit import append_event, chain_head, verify_chain
-from tracker.store.blobs import LocalBlobStore, scrub, validate_key
+from tracker.store.blobs import LocalBlobStore, validate_key
 from tracker.store.database import backup_sqlite
-from tracker.store.models import AuditEvent, Base
+from tracker.store.models import AuditEvent
+from tracker.store.scrub import BlobReference, blob_references
 
 __all__ = [
     "BACKUP_FORMAT",
     "BackupCheck",
     "BackupManifest",
-    "BlobReference",
-    "RestoreResult",
-    "ScrubReport",
     "backup_store",
-    "restore_store",
-    "scrub_store",
     "verify_backup",
 ]
 
@@ -69,19 +63,6 @@ MANIFEST_NAME = "manifest.json"
 DATABASE_NAME = "tracker.db"
 BLOBS_DIR = "blobs"
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class BlobReference:
-    """A database cell that names a blob: ``table.column`` of the row ``row_id`` holds ``key``."""
-
-    table: str
-    column: str
-    row_id: int
-    key: str
-
-    def __str__(self) -> str:
-        return f"{self.table} id={self.row_id} ({self.column} {self.key})"
 
 
 @dataclass(frozen=True)
@@ -133,33 +114,6 @@ class BackupCheck:
         return not self.problems
 
 
-@dataclass(frozen=True)
-class RestoreResult:
-    """Where a backup was restored, what it held, and where the replaced home was kept (if any)."""
-
-    home: Path
-    blobs: int
-    table_rows: dict[str, int]
-    replaced: Path | None = None
-
-
-@dataclass(frozen=True)
-class ScrubReport:
-    """Result of :func:`scrub_store`.
-
-    ``corrupt`` are keys whose bytes no longer hash to the key; ``missing`` are rows naming a blob that
-    is not stored; ``referenced_by`` maps each corrupt key to the rows that name it.
-    """
-
-    checked: int
-    corrupt: tuple[str, ...]
-    missing: tuple[BlobReference, ...]
-    referenced_by: dict[str, tuple[BlobReference, ...]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.corrupt and not self.missing
-
 
 # ------------------------------------------------------------------------------------------ helpers
 def _sha256_file(path: Path) -> tuple[str, int]:
@@ -190,17 +144,6 @@ def _readonly_engine(path: Path) -> Engine:
     """An engine on a database file that can never write to it (nor create -wal / -shm files)."""
     uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool)
-
-
-def _blob_references(conn: Connection) -> Iterator[BlobReference]:
-    """Every non-null ``*blob_key`` cell of every table of the schema."""
-    for table in Base.metadata.sorted_tables:
-        ids = list(table.primary_key.columns)
-        for column in table.columns:
-            if column.name.endswith("blob_key") and len(ids) == 1:
-                rows = conn.execute(select(ids[0], column).where(column.is_not(None)).order_by(ids[0]))
-                for row_id, key in rows:
-                    yield BlobReference(table.name, column.name, int(row_id), str(key))
 
 
 def _table_rows(path: Path) -> dict[str, int]:
@@ -235,7 +178,7 @@ def _snapshot_facts(path: Path) -> tuple[dict[str, Any], list[BlobReference]]:
             audit = {"head": chain_head(session), "events": events, "chain_ok": ok}
             if problem:
                 audit["chain_problem"] = problem
-            refs = list(_blob_references(session.connection()))
+            refs = list(blob_references(session.connection()))
     finally:
         engine.dispose()
     return audit, refs
@@ -391,103 +334,5 @@ def verify_backup(backup_dir: str | os.PathLike[str]) -> BackupCheck:
     return BackupCheck(tuple(problems), manifest)
 
 
-# ------------------------------------------------------------------------------------------- restore
-def restore_store(
-    backup_dir: str | os.PathLike[str],
-    home: str | os.PathLike[str],
-    *,
-    force: bool = False,
-    username: str | None = None,
-) -> RestoreResult:
-    """Restore a verified backup as the store folder ``home`` (``tracker.db`` + ``blobs/``).
-
-    Nothing is touched unless the backup verifies. The new home is built in a temporary folder beside
-    ``home`` (every blob re-hashed as it is written, the database integrity-checked in place) and then
-    renamed into place. A crash before that rename leaves ``home`` as it was (plus a ``.restore-``
-    folder to delete); with ``force``, a crash between the two renames leaves the old store at
-    ``<home>.replaced-<time>`` and the complete new one in the ``.restore-`` folder.
-
-    Parameters
-    ----------
-    backup_dir : path-like
-        A folder written by :func:`backup_store`.
-    home : path-like
-        The store folder to create. Must be absent or empty unless ``force``.
-    force : bool, optional
-        Replace an existing, non-empty ``home``; the old folder is kept as ``<home>.replaced-<time>``.
-    username : str, optional
-        When given, a ``restore`` audit event by this user is appended to the restored store.
-
-    Raises
-    ------
-    StorageError
-        The backup does not verify (the message gives the first problem), or a copy failed.
-    ValueError
-        ``home`` is not empty (without ``force``) or is not a folder.
-    """
-    check = verify_backup(backup_dir)
-    if not check.ok or check.manifest is None:
-        more = f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""
-        raise StorageError(f"backup {backup_dir} failed verification: {check.problems[0]}{more}; nothing restored")
-    manifest = check.manifest
-    source = Path(backup_dir).expanduser().resolve()
-    target = Path(home).expanduser().resolve()
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{target} exists and is not a folder")
-    if target.exists() and not _is_empty_dir(target) and not force:
-        raise ValueError(f"{target} is not empty; restore into a new folder, or replace it with --force")
-    staging = _staging_dir(target, "restore")
-    replaced: Path | None = None
-    try:
-        db_path = staging / DATABASE_NAME
-        with open(source / DATABASE_NAME, "rb") as fh:
-            data = fh.read()
-        if hashlib.sha256(data).hexdigest() != manifest.files[DATABASE_NAME]["sha256"]:
-            raise StorageError(f"{DATABASE_NAME} changed while being restored; nothing restored")
-        _write_durably(db_path, data)
-        blobs = LocalBlobStore(staging / BLOBS_DIR)
-        for name in manifest.files:
-            if name == DATABASE_NAME:
-                continue
-            key = blobs.put((source / name).read_bytes())
-            if key != Path(name).name:
-                raise StorageError(f"{name} changed while being restored; nothing restored")
-        integrity = _integrity(db_path)
-        if integrity != "ok" or _table_rows(db_path) != manifest.table_rows:
-            raise StorageError(f"restored database failed its check ({integrity}); nothing restored")
-        _fsync_dir(staging)
-        if target.exists() and not _is_empty_dir(target):
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            replaced = target.with_name(f"{target.name}.replaced-{stamp}")
-            os.rename(target, replaced)
-        os.rename(staging, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        if replaced is not None and not target.exists():
-            os.rename(replaced, target)  # roll back: the old home goes back in place
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if username is not None:
-        _record(Settings.from_env(target), username, "restore",
-                {"source": str(source), "backup_audit_head": manifest.audit["head"]})
-    return RestoreResult(home=target, blobs=len(manifest.blobs), table_rows=manifest.table_rows, replaced=replaced)
-
-
-# --------------------------------------------------------------------------------------------- scrub
-def scrub_store(store: Store) -> ScrubReport:
-    """Re-hash every blob of ``store`` and check every row that names a blob.
-
-    Nothing is deleted or repaired: restore the damaged blobs from a backup.
-
-    Returns
-    -------
-    ScrubReport
-        Corrupt keys (sorted), rows naming a missing blob, and the rows naming each corrupt key.
-    """
-    keys = list(store.blobs.keys())
-    corrupt = tuple(scrub(store.blobs))
-    with store.engine.connect() as conn:
-        refs = list(_blob_references(conn))
-    missing = tuple(ref for ref in refs if ref.key not in corrupt and not store.blobs.exists(ref.key))
-    by_key = {key: tuple(ref for ref in refs if ref.key == key) for key in corrupt}
-    return ScrubReport(checked=len(keys), corrupt=corrupt, missing=missing, referenced_by=by_key)
+# ------------------------------------------------------------------------------------------ re-exports
+_FROM_RESTORE = frozenset({"RestoreResult", "restore_store"})
