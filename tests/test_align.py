@@ -530,3 +530,11 @@ def test_closeup_whose_hair_really_changed_is_accepted_with_strong_evidence():
         assert result.quality["ecc_correlation"] < MIN_CORRELATION <= 0.85
         assert result.quality["correlation_needed"] < MIN_CORRELATION
         assert_corners(result.matrix, h_true, mov.shape, atol=2.0)
+
+
+def test_a_correlation_that_cannot_be_computed_refuses():
+    from tracker.imaging.align_policy import correlation_reason
+
+    assert correlation_reason(float("nan"), 0.85, 500) is not None
+    assert correlation_reason(0.9, 0.85, 500) is None
+    assert correlation_reason(0.8, 0.85, 500) is not None

@@ -8,18 +8,14 @@ Pipeline (DESIGN.md section 5, "Alignment"):
    too few inliers (or an implausible transform), SIFT is tried and the better candidate is kept.
 3. Optional ECC refinement (:mod:`tracker.imaging.refine`: homography, masked, about 1000 px). The
    refinement is kept only if it raises the masked correlation and moves no corner far.
-4. Plausibility gate: positive determinant, scale 0.7-1.4 and rotation < 45 deg (measured between
-   size-normalised frames, so the same view at two resolutions has scale 1), small anisotropy and
-   perspective, enough inliers spread over the image, enough overlap. Then two checks of the result
-   against the pixels themselves: ECC must not pull far away from the feature answer (unless the
-   feature evidence is strong), and the masked correlation of the aligned grey images must reach 0.85,
-   or less when the feature evidence is strong (:func:`required_correlation`: 0.7 from 50 inliers at
-   35 %, 0.5 from 100 inliers at 50 %; unrelated pairs never exceeded 15 inliers). Presets
-   (``PRESETS``: "global", "closeup") set the limits and models per kind of photo.
-   Anything failing gives ``ok=False`` with a plain-language reason and the identity matrix: refusing
-   is better than presenting a wrong alignment as right. (Measured: on two-visit vertex phantoms with
-   the hair NOT masked out, features on moved hair gave 4-16 px errors at 0.66-0.80 correlation; with
-   the hair masked, correlation was 0.95-0.995 and errors < 1.5 px.)
+4. Plausibility gate and checks of the result against the pixels themselves (ECC must not pull far
+   away from the feature answer; the masked correlation of the aligned grey images must reach 0.85, or
+   less when the feature evidence is strong). The limits, presets (``PRESETS``: "global", "closeup")
+   and verdicts are in :mod:`tracker.imaging.align_policy`. Anything failing gives ``ok=False`` with a
+   plain-language reason and the identity matrix: refusing is better than presenting a wrong alignment
+   as right. (Measured: on two-visit vertex phantoms with the hair NOT masked out, features on moved
+   hair gave 4-16 px errors at 0.66-0.80 correlation; with the hair masked, correlation was 0.95-0.995
+   and errors < 1.5 px.)
 
 The returned matrix maps full-resolution pixel ``(x, y, 1)`` of MOVING to full-resolution pixels of
 REFERENCE (pixel centres at integer coordinates, OpenCV convention); the two images may differ in size.
@@ -34,7 +30,26 @@ from typing import Any
 import cv2
 import numpy as np
 
-# Constants of the feature and ECC stages, re-exported from their modules (they used to live here).
+# Constants of the feature, ECC and policy stages, re-exported from their modules (they used to live here).
+from tracker.imaging.align_policy import ECC_DISAGREE_GAIN as ECC_DISAGREE_GAIN
+from tracker.imaging.align_policy import ECC_MAX_CORNER_SHIFT as ECC_MAX_CORNER_SHIFT
+from tracker.imaging.align_policy import EVIDENCE_CORRELATION as EVIDENCE_CORRELATION
+from tracker.imaging.align_policy import FALLBACK_INLIERS as FALLBACK_INLIERS
+from tracker.imaging.align_policy import MAX_ANISOTROPY as MAX_ANISOTROPY
+from tracker.imaging.align_policy import MAX_PERSPECTIVE as MAX_PERSPECTIVE
+from tracker.imaging.align_policy import MAX_ROTATION_DEG as MAX_ROTATION_DEG
+from tracker.imaging.align_policy import MIN_CORRELATION as MIN_CORRELATION
+from tracker.imaging.align_policy import MIN_OVERLAP as MIN_OVERLAP
+from tracker.imaging.align_policy import PRESETS as PRESETS
+from tracker.imaging.align_policy import SCALE_RANGE as SCALE_RANGE
+from tracker.imaging.align_policy import STRONG_INLIER_RATIO as STRONG_INLIER_RATIO
+from tracker.imaging.align_policy import STRONG_INLIERS as STRONG_INLIERS
+from tracker.imaging.align_policy import (
+    correlation_reason,
+    ecc_decision,
+    required_correlation,
+    resolve_limits,
+)
 from tracker.imaging.features import MAX_UPSCALE as MAX_UPSCALE
 from tracker.imaging.features import MIN_INLIER_RATIO as MIN_INLIER_RATIO
 from tracker.imaging.features import MIN_INLIER_SPREAD as MIN_INLIER_SPREAD
@@ -67,73 +82,6 @@ __all__ = [
     "transform_points",
     "warp_to_reference",
 ]
-
-#: Plausibility limits, measured between size-normalised frames (the "global" preset).
-SCALE_RANGE = (0.7, 1.4)
-MAX_ROTATION_DEG = 45.0
-MAX_ANISOTROPY = 1.3
-MAX_PERSPECTIVE = 0.5
-MIN_OVERLAP = 0.2
-#: Correlation the aligned grey images must reach when the feature evidence is ordinary.
-MIN_CORRELATION = 0.85
-#: With strong feature evidence a lower correlation is enough: real change between visits (new hair, +25 %
-#: density, light, blur) lowers the correlation of a correct alignment, while chance matches never build
-#: such evidence. Rows: (min inliers, min inlier ratio, correlation needed). Measured: unrelated pairs
-#: (scikit-image photos, different lesions, different close-up scalps) never exceeded 15 inliers; the
-#: DEMO-001 visit-1/visit-6 close-up has 1575 inliers (94 %) at correlation 0.84.
-EVIDENCE_CORRELATION = ((100, 0.5, 0.5), (50, 0.35, 0.7))
-#: ORB inliers below this try SIFT as well.
-FALLBACK_INLIERS = 80
-#: The ECC refinement may move no corner of MOVING by more than this share of the long side.
-ECC_MAX_CORNER_SHIFT = 0.015
-#: ECC moving further than that while raising the correlation by more than this refuses the alignment.
-ECC_DISAGREE_GAIN = 0.005
-#: ... unless the feature evidence is strong: then ECC is the one led astray (measured on real dermoscopy
-#: re-shots, where the camera-fixed vignette pulls ECC towards the identity) and the feature answer stays.
-STRONG_INLIERS = 60
-STRONG_INLIER_RATIO = 0.35
-#: Kind-specific presets. "global": phone photos of a view, framed alike at every visit. "closeup":
-#: dermoscope re-shots of a marked site, re-framed freely (any rotation, zoom 1/3-3) and close to a
-#: similarity (contact plate), so a similarity model backs up the homography when matches are few; when
-#: ECC pulls far from the feature answer there (the camera-fixed vignette pulls it towards the identity),
-#: the refinement is dropped and the feature answer must pass the correlation check on its own.
-PRESETS: dict[str, dict[str, Any]] = {
-    "global": {
-        "scale_range": SCALE_RANGE,
-        "max_rotation_deg": MAX_ROTATION_DEG,
-        "models": ("homography",),
-        "min_similarity_inliers": None,
-        "refuse_ecc_disagreement": True,
-    },
-    "closeup": {
-        "scale_range": (1 / 3, 3.0),
-        "max_rotation_deg": 180.0,
-        "models": ("homography", "similarity"),
-        "min_similarity_inliers": 15,
-        "refuse_ecc_disagreement": False,
-    },
-}
-
-
-def required_correlation(inliers: int, inlier_ratio: float) -> float:
-    """Correlation the aligned images must reach, given the strength of the feature evidence.
-
-    Parameters
-    ----------
-    inliers : int
-        Inliers of the feature stage.
-    inlier_ratio : float
-        Their share of the ratio-test matches (0..1).
-
-    Returns
-    -------
-    float
-        ``MIN_CORRELATION`` for ordinary evidence, lower (``EVIDENCE_CORRELATION``) for strong evidence.
-    """
-    for min_inliers, min_ratio, needed in EVIDENCE_CORRELATION:
-        if inliers >= min_inliers and inlier_ratio >= min_ratio:
-            return needed
-    return MIN_CORRELATION
 
 
 @dataclass(frozen=True)
@@ -254,23 +202,9 @@ def align_images(
         Images not uint8 (H, W) / (H, W, 3), too small, masks of the wrong dtype/shape or empty, an
         unknown preset or limits out of range.
     """
-    preset_name = "global" if preset is None else preset
-    if preset_name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    settings = PRESETS[preset_name]
-    scale_range = tuple(settings["scale_range"] if scale_range is None else scale_range)
-    max_rotation_deg = float(settings["max_rotation_deg"] if max_rotation_deg is None else max_rotation_deg)
-    if len(scale_range) != 2 or not 0 < scale_range[0] <= 1 <= scale_range[1]:
-        raise ValueError(f"scale_range must satisfy 0 < low <= 1 <= high, got {scale_range}")
-    if not 0 < max_rotation_deg <= 180:
-        raise ValueError(f"max_rotation_deg must be in (0, 180], got {max_rotation_deg}")
-    limits = {
-        "scale_range": scale_range,
-        "max_rotation_deg": max_rotation_deg,
-        "max_anisotropy": MAX_ANISOTROPY,
-        "max_perspective": MAX_PERSPECTIVE,
-        "min_overlap": MIN_OVERLAP,
-    }
+    preset_name, settings, limits = resolve_limits(
+        preset, scale_range=scale_range, max_rotation_deg=max_rotation_deg
+    )
     ref_g = checked_grey(reference, name="reference")
     mov_g = checked_grey(moving, name="moving")
     ref_m = checked_mask(reference_mask, ref_g.shape, name="reference_mask")
@@ -325,32 +259,25 @@ def align_images(
         rho = ecc["correlation"]
         quality.update(ecc_correlation_before=rho, ecc_correlation=rho, refined=False)
         if ecc["refined_matrix"] is not None:
-            shift, rho_r, long_side = ecc["corner_shift"], ecc["refined_correlation"], ecc["long_side"]
-            strong = inliers >= STRONG_INLIERS and quality["inlier_ratio"] >= STRONG_INLIER_RATIO
-            disagree = rho_r > rho + ECC_DISAGREE_GAIN and shift > ECC_MAX_CORNER_SHIFT * long_side
-            if disagree and not strong and settings["refuse_ecc_disagreement"]:
-                # Intensities pull far away from the feature answer: one of them is wrong (measured on
-                # unmasked hair phantoms: feature matches on moved hair, ECC 12-22 px away at 500 px).
-                good = False
-                reason = (
-                    f"feature matches and image intensities disagree (a corner differs by {shift:.0f} px "
-                    f"at {long_side} px): the features may sit on hair or other moving parts"
-                )
-            elif rho_r > rho and shift <= ECC_MAX_CORNER_SHIFT * long_side:
+            action, why = ecc_decision(
+                ecc,
+                correlation=rho,
+                inliers=inliers,
+                inlier_ratio=quality["inlier_ratio"],
+                refuse_disagreement=settings["refuse_ecc_disagreement"],
+            )
+            if action == "refuse":
+                good, reason = False, why
+            elif action == "try":
                 fig, why = judge(ecc["refined_matrix"])
                 if why is None:
-                    H_full, rho = ecc["refined_matrix"], rho_r
+                    H_full, rho = ecc["refined_matrix"], ecc["refined_correlation"]
                     quality.update(fig)
-                    quality.update(ecc_correlation=rho_r, refined=True)
+                    quality.update(ecc_correlation=rho, refined=True)
         needed = required_correlation(inliers, quality["inlier_ratio"])
         quality["correlation_needed"] = needed
-        if good and rho < needed:
-            good = False
-            reason = (
-                f"the aligned photos do not look alike (correlation {rho:.2f}, need {needed} with "
-                f"{inliers} feature matches): the match may be accidental, or hair or other moving parts "
-                "were not masked out"
-            )
+        if good and (why := correlation_reason(rho, needed, inliers)) is not None:
+            good, reason = False, why
 
     if good:
         return Alignment(matrix=H_full, ok=True, inliers=inliers, reason=None, quality=quality)

@@ -1,0 +1,217 @@
+"""Decision policy of the registration in :mod:`tracker.imaging.align`: presets, limits and verdicts.
+
+:func:`tracker.imaging.align.align_images` measures (features, plausibility figures, ECC correlation);
+this module holds what it takes to ACCEPT a result, in one place:
+
+- ``PRESETS`` ("global", "closeup") and :func:`resolve_limits`: the plausibility limits and models per
+  kind of photo (scale 0.7-1.4 and rotation < 45 deg between size-normalised frames for "global"; any
+  rotation and zoom 1/3-3 for dermoscope close-ups).
+- :func:`ecc_decision`: whether an ECC refinement is kept, dropped, or refuses the alignment because
+  intensities pull far away from the feature answer.
+- :func:`required_correlation` and :func:`correlation_reason`: the masked correlation the aligned grey
+  images must reach (0.85, or less when the feature evidence is strong: 0.7 from 50 inliers at 35 %,
+  0.5 from 100 inliers at 50 %; unrelated pairs never exceeded 15 inliers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "PRESETS",
+    "correlation_reason",
+    "ecc_decision",
+    "required_correlation",
+    "resolve_limits",
+]
+
+#: Plausibility limits, measured between size-normalised frames (the "global" preset).
+SCALE_RANGE = (0.7, 1.4)
+MAX_ROTATION_DEG = 45.0
+MAX_ANISOTROPY = 1.3
+MAX_PERSPECTIVE = 0.5
+MIN_OVERLAP = 0.2
+#: Correlation the aligned grey images must reach when the feature evidence is ordinary.
+MIN_CORRELATION = 0.85
+#: With strong feature evidence a lower correlation is enough: real change between visits (new hair, +25 %
+#: density, light, blur) lowers the correlation of a correct alignment, while chance matches never build
+#: such evidence. Rows: (min inliers, min inlier ratio, correlation needed). Measured: unrelated pairs
+#: (scikit-image photos, different lesions, different close-up scalps) never exceeded 15 inliers; the
+#: DEMO-001 visit-1/visit-6 close-up has 1575 inliers (94 %) at correlation 0.84.
+EVIDENCE_CORRELATION = ((100, 0.5, 0.5), (50, 0.35, 0.7))
+#: ORB inliers below this try SIFT as well.
+FALLBACK_INLIERS = 80
+#: The ECC refinement may move no corner of MOVING by more than this share of the long side.
+ECC_MAX_CORNER_SHIFT = 0.015
+#: ECC moving further than that while raising the correlation by more than this refuses the alignment.
+ECC_DISAGREE_GAIN = 0.005
+#: ... unless the feature evidence is strong: then ECC is the one led astray (measured on real dermoscopy
+#: re-shots, where the camera-fixed vignette pulls ECC towards the identity) and the feature answer stays.
+STRONG_INLIERS = 60
+STRONG_INLIER_RATIO = 0.35
+#: Kind-specific presets. "global": phone photos of a view, framed alike at every visit. "closeup":
+#: dermoscope re-shots of a marked site, re-framed freely (any rotation, zoom 1/3-3) and close to a
+#: similarity (contact plate), so a similarity model backs up the homography when matches are few; when
+#: ECC pulls far from the feature answer there (the camera-fixed vignette pulls it towards the identity),
+#: the refinement is dropped and the feature answer must pass the correlation check on its own.
+PRESETS: dict[str, dict[str, Any]] = {
+    "global": {
+        "scale_range": SCALE_RANGE,
+        "max_rotation_deg": MAX_ROTATION_DEG,
+        "models": ("homography",),
+        "min_similarity_inliers": None,
+        "refuse_ecc_disagreement": True,
+    },
+    "closeup": {
+        "scale_range": (1 / 3, 3.0),
+        "max_rotation_deg": 180.0,
+        "models": ("homography", "similarity"),
+        "min_similarity_inliers": 15,
+        "refuse_ecc_disagreement": False,
+    },
+}
+
+
+def resolve_limits(
+    preset: str | None,
+    *,
+    scale_range: tuple[float, float] | None = None,
+    max_rotation_deg: float | None = None,
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Preset settings and plausibility limits for one registration.
+
+    Parameters
+    ----------
+    preset : {"global", "closeup"} or None
+        Kind of photo (see ``PRESETS``); None means "global".
+    scale_range : (float, float), optional
+        Accepted zoom of MOVING relative to REFERENCE between size-normalised frames; default the preset's.
+    max_rotation_deg : float, optional
+        Accepted absolute rotation in degrees; default the preset's.
+
+    Returns
+    -------
+    name : str
+        The preset's name.
+    settings : dict
+        The preset's entry of ``PRESETS`` (``models``, ``min_similarity_inliers``,
+        ``refuse_ecc_disagreement``, ...).
+    limits : dict
+        Keyword arguments for :func:`tracker.imaging.geometry.plausibility`: ``scale_range``,
+        ``max_rotation_deg``, ``max_anisotropy``, ``max_perspective``, ``min_overlap``.
+
+    Raises
+    ------
+    ValueError
+        Unknown preset, or limits out of range.
+    """
+    name = "global" if preset is None else preset
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    settings = PRESETS[name]
+    scale_range = tuple(settings["scale_range"] if scale_range is None else scale_range)
+    max_rotation_deg = float(settings["max_rotation_deg"] if max_rotation_deg is None else max_rotation_deg)
+    if len(scale_range) != 2 or not 0 < scale_range[0] <= 1 <= scale_range[1]:
+        raise ValueError(f"scale_range must satisfy 0 < low <= 1 <= high, got {scale_range}")
+    if not 0 < max_rotation_deg <= 180:
+        raise ValueError(f"max_rotation_deg must be in (0, 180], got {max_rotation_deg}")
+    limits = {
+        "scale_range": scale_range,
+        "max_rotation_deg": max_rotation_deg,
+        "max_anisotropy": MAX_ANISOTROPY,
+        "max_perspective": MAX_PERSPECTIVE,
+        "min_overlap": MIN_OVERLAP,
+    }
+    return name, settings, limits
+
+
+def ecc_decision(
+    ecc: dict[str, Any],
+    *,
+    correlation: float,
+    inliers: int,
+    inlier_ratio: float,
+    refuse_disagreement: bool,
+) -> tuple[str, str | None]:
+    """What to do with an ECC refinement of the feature homography.
+
+    Parameters
+    ----------
+    ecc : dict
+        Output of :func:`tracker.imaging.refine.ecc_refinement` with a ``refined_matrix`` (not None):
+        ``refined_correlation``, ``corner_shift`` (px) and ``long_side`` (px) are used.
+    correlation : float
+        Masked correlation of the feature answer (before refinement).
+    inliers : int
+        Inliers of the feature stage.
+    inlier_ratio : float
+        Their share of the ratio-test matches (0..1).
+    refuse_disagreement : bool
+        The preset's ``refuse_ecc_disagreement``.
+
+    Returns
+    -------
+    action : {"refuse", "try", "drop"}
+        "refuse": intensities and features disagree, the alignment is refused; "try": the refinement may
+        be kept if it passes the plausibility gate; "drop": keep the feature answer.
+    reason : str or None
+        Plain-language reason for "refuse", else None.
+    """
+    shift, rho_r, long_side = ecc["corner_shift"], ecc["refined_correlation"], ecc["long_side"]
+    strong = inliers >= STRONG_INLIERS and inlier_ratio >= STRONG_INLIER_RATIO
+    disagree = rho_r > correlation + ECC_DISAGREE_GAIN and shift > ECC_MAX_CORNER_SHIFT * long_side
+    if disagree and not strong and refuse_disagreement:
+        # Intensities pull far away from the feature answer: one of them is wrong (measured on unmasked
+        # hair phantoms: feature matches on moved hair, ECC 12-22 px away at 500 px).
+        return "refuse", (
+            f"feature matches and image intensities disagree (a corner differs by {shift:.0f} px "
+            f"at {long_side} px): the features may sit on hair or other moving parts"
+        )
+    if rho_r > correlation and shift <= ECC_MAX_CORNER_SHIFT * long_side:
+        return "try", None
+    return "drop", None
+
+
+def required_correlation(inliers: int, inlier_ratio: float) -> float:
+    """Correlation the aligned images must reach, given the strength of the feature evidence.
+
+    Parameters
+    ----------
+    inliers : int
+        Inliers of the feature stage.
+    inlier_ratio : float
+        Their share of the ratio-test matches (0..1).
+
+    Returns
+    -------
+    float
+        ``MIN_CORRELATION`` for ordinary evidence, lower (``EVIDENCE_CORRELATION``) for strong evidence.
+    """
+    for min_inliers, min_ratio, needed in EVIDENCE_CORRELATION:
+        if inliers >= min_inliers and inlier_ratio >= min_ratio:
+            return needed
+    return MIN_CORRELATION
+
+
+def correlation_reason(correlation: float, needed: float, inliers: int) -> str | None:
+    """Plain-language reason to refuse unless ``correlation >= needed``, else None.
+
+    A correlation that could not be computed (NaN: e.g. no overlapping pixels) refuses: an alignment
+    whose photos cannot be compared is not presented as right.
+
+    Parameters
+    ----------
+    correlation : float
+        Masked correlation of the aligned grey images.
+    needed : float
+        From :func:`required_correlation`.
+    inliers : int
+        Inliers of the feature stage (quoted in the reason).
+    """
+    if not correlation >= needed:  # NaN refuses
+        return (
+            f"the aligned photos do not look alike (correlation {correlation:.2f}, need {needed} with "
+            f"{inliers} feature matches): the match may be accidental, or hair or other moving parts "
+            "were not masked out"
+        )
+    return None
