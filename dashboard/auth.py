@@ -28,6 +28,13 @@ POLICY = SessionPolicy()
 _KEY = "auth"
 
 
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
 def _cookie() -> str | None:
     try:
         return st.context.cookies.get(media_guard.XSRF_COOKIE)
@@ -56,7 +63,7 @@ def current_actor() -> Actor | None:
         logout(actor, reason="This account is disabled.")
         return None
     session["last_seen"] = now
-    media_guard.grant(_cookie(), ttl_s=POLICY.idle_timeout_s)
+    media_guard.grant(_cookie(), ttl_s=POLICY.idle_timeout_s, session_id=_session_id())
     return actor
 
 
@@ -74,7 +81,7 @@ def _start_session(user) -> None:
     now = time.time()
     st.session_state[_KEY] = {"user_id": user.id, "username": user.username, "role": user.role,
                               "patient_id": user.patient_id, "started_at": now, "last_seen": now}
-    media_guard.grant(_cookie(), ttl_s=POLICY.idle_timeout_s)
+    media_guard.grant(_cookie(), ttl_s=POLICY.idle_timeout_s, session_id=_session_id())
 
 
 def login_page() -> None:

@@ -14,6 +14,14 @@ async def _downstream(scope, receive, send):
     await send({"type": "http.response.body", "body": b"image bytes"})
 
 
+#: Which Streamlit session each media file was made for (stands in for Streamlit's media manager).
+FILES = {"abc": "session-1", "theirs": "session-9"}
+
+
+def _owns(file_id, sessions):
+    return FILES.get(file_id) in set(sessions)
+
+
 def _request(path: str, cookie: str | None) -> tuple[int, bytes]:
     headers = [] if cookie is None else [(b"cookie", f"other=1; {media_guard.XSRF_COOKIE}={cookie}".encode())]
     scope = {"type": "http", "path": path, "headers": headers}
@@ -25,7 +33,7 @@ def _request(path: str, cookie: str | None) -> tuple[int, bytes]:
     async def receive():
         return {"type": "http.request"}
 
-    asyncio.run(media_guard.MediaGuardMiddleware(_downstream)(scope, receive, send))
+    asyncio.run(media_guard.MediaGuardMiddleware(_downstream, owns=_owns)(scope, receive, send))
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
@@ -43,15 +51,33 @@ def test_media_refused_without_login():
 
 
 def test_media_served_after_grant_and_refused_after_revoke():
-    media_guard.grant("browser-1", ttl_s=60)
+    media_guard.grant("browser-1", ttl_s=60, session_id="session-1")
     assert _request("/media/abc.png", "browser-1") == (200, b"image bytes")
     assert _request("/media/abc.png", "browser-2")[0] == 403
     media_guard.revoke("browser-1")
     assert _request("/media/abc.png", "browser-1")[0] == 403
 
 
+def test_another_sessions_file_is_refused_even_when_logged_in():
+    media_guard.grant("browser-1", ttl_s=60, session_id="session-1")
+    assert _request("/media/abc.png", "browser-1")[0] == 200
+    assert _request("/media/theirs.png", "browser-1")[0] == 403  # made for another browser's session
+    assert _request("/media/unknown.png", "browser-1")[0] == 403
+
+
+def test_a_browser_with_several_sessions():
+    media_guard.grant("browser-1", ttl_s=60, session_id="session-1")
+    media_guard.grant("browser-1", ttl_s=60, session_id="session-9")
+    assert _request("/media/theirs.png", "browser-1")[0] == 200
+    assert media_guard.sessions_of("browser-1") == {"session-1", "session-9"}
+
+
+def test_without_a_running_streamlit_nothing_is_owned():
+    assert not media_guard.streamlit_file_owned("abc", ["session-1"])
+
+
 def test_grant_expires():
-    media_guard.grant("browser-1", ttl_s=-1)
+    media_guard.grant("browser-1", ttl_s=-1, session_id="session-1")
     assert not media_guard.is_allowed("browser-1")
     assert _request("/media/abc.png", "browser-1")[0] == 403
 
@@ -59,6 +85,16 @@ def test_grant_expires():
 def test_other_paths_pass_through():
     assert _request("/_stcore/health", None)[0] == 200
     assert _request("/", None)[0] == 200
+    # The app's bundled fonts live under /static/media/: public, not patient data.
+    assert _request("/static/media/MaterialSymbolsRounded.woff2", None)[0] == 200
+
+
+def test_prefix_follows_the_base_url(monkeypatch):
+    from streamlit import config
+
+    assert media_guard.media_prefix() == "/media/"
+    monkeypatch.setattr(config, "get_option", lambda name: "/clinic/" if name == "server.baseUrlPath" else None)
+    assert media_guard.media_prefix() == "/clinic/media/"
 
 
 def test_empty_cookie_is_never_granted():
