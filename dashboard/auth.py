@@ -17,6 +17,7 @@ from tracker.accounts import (
     SessionPolicy,
     active_user,
     authenticate,
+    authenticate_external,
     create_first_admin,
     needs_first_admin,
 )
@@ -84,6 +85,30 @@ def _start_session(user) -> None:
     media_guard.grant(_cookie(), ttl_s=POLICY.idle_timeout_s, session_id=_session_id())
 
 
+def oidc_configured() -> bool:
+    """True when the clinic configured an identity provider (an ``[auth]`` section in secrets.toml)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all
+        return False
+
+
+def _oidc_login(store) -> None:
+    """Sign in through the identity provider (st.login) and map its subject to a tracker account."""
+    if not st.user.is_logged_in:
+        st.button("Log in with the clinic's identity provider", on_click=st.login, type="primary")
+        return
+    try:
+        user = authenticate_external(store, str(st.user.get("sub", "")))
+    except AuthenticationFailed:
+        st.error("Your clinic account is not linked to a tracker account (or it is disabled): "
+                 "ask the administrator.")
+        st.button("Sign out of the identity provider", on_click=st.logout)
+    else:
+        _start_session(user)
+        st.rerun()
+
+
 def login_page() -> None:
     """The login form (and, on a new installation, the form that creates the first administrator)."""
     store = get_store()
@@ -91,6 +116,9 @@ def login_page() -> None:
     message = st.session_state.pop("auth_message", None)
     if message:
         st.info(message)
+    if oidc_configured() and not needs_first_admin(store):
+        _oidc_login(store)
+        st.caption("Or log in with a local account:")
     if needs_first_admin(store):
         st.subheader("First start: create the administrator account")
         st.caption("There is no account yet. The administrator manages clinician and patient accounts.")
@@ -124,6 +152,8 @@ def login_page() -> None:
 
 
 def logout_page() -> None:
-    """A page that logs out and returns to the login form."""
+    """A page that logs out (also of the identity provider) and returns to the login form."""
     logout(current_actor(), reason="You are logged out.", action="logout")
+    if oidc_configured() and st.user.is_logged_in:
+        st.logout()  # clears the provider's identity cookie and reruns
     st.rerun()

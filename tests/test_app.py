@@ -164,3 +164,15 @@ def test_idle_session_times_out(monkeypatch, demo_store):
     assert not at.exception
     assert at.title[0].value == "Scalp progress tracker"
     assert any("timed out" in i.value for i in at.info)
+
+
+def test_query_parameters_do_not_reach_another_patient(monkeypatch, demo_store):
+    at = _login(monkeypatch, demo_store, "demo-001")
+    for key, value in (("patient_id", "2"), ("patient", "DEMO-002"), ("code", "DEMO-002"), ("visit", "7")):
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    text = _texts(at)
+    assert "DEMO-001" in text and "DEMO-002" not in text
+    at.switch_page("dashboard/pages/visit.py").run()
+    assert not at.exception and "DEMO-002" not in _texts(at)

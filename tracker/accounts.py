@@ -35,6 +35,7 @@ from tracker.login import (
     SessionPolicy,
     _write_lock,
     authenticate,
+    authenticate_external,
     normalise_username,
 )
 from tracker.passwords import (
@@ -52,8 +53,8 @@ from tracker.store.models import ROLES
 __all__ = [
     "DEFAULT_LOCKOUT", "HASH_PARAMETERS", "LOGIN_FAILED_MESSAGE", "MIN_PASSWORD_LENGTH",
     "AuthenticationFailed", "AuditCheck", "LockoutPolicy", "PasswordRejected", "SessionPolicy", "UserInfo",
-    "active_user", "authenticate", "check_password_policy", "create_first_admin", "create_user",
-    "disable_user", "enable_user", "find_patient_id", "hash_password", "list_users", "needs_first_admin",
+    "active_user", "authenticate", "authenticate_external", "check_password_policy", "create_first_admin",
+    "create_user", "disable_user", "enable_user", "find_patient_id", "hash_password", "list_users", "needs_first_admin",
     "normalise_username", "recent_audit_events", "set_password", "verify_audit",
 ]
 

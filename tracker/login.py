@@ -201,3 +201,32 @@ def authenticate(store: Store, username: str, password: str, *, now: dt.datetime
     if result is None:
         raise AuthenticationFailed()
     return result
+
+
+def authenticate_external(store: Store, subject: str, *, provider: str = "oidc") -> User:
+    """Log in a user whom the clinic's identity provider (OIDC, ``st.login``) has already verified.
+
+    The provider's stable subject identifier (the ``sub`` claim) must have been mapped to an account by
+    an administrator (``tracker user add NAME --role R --external-identity SUBJECT``); the account's role
+    and patient link then apply exactly as for a local login. Unknown subjects and disabled or locked
+    accounts get the same :class:`AuthenticationFailed`; every attempt is audited.
+    """
+    subject = subject.strip() if isinstance(subject, str) else ""
+    now = dt.datetime.now(dt.UTC)
+    with store.session() as session, session.begin():
+        user = session.scalar(select(User).where(User.external_identity == subject)) if subject else None
+        reason = None
+        if user is None:
+            reason = "unknown external identity"
+        elif user.disabled:
+            reason = "disabled"
+        elif user.locked_until is not None and user.locked_until > now:
+            reason = "locked"
+        append_event(session, action="login" if reason is None else "login_failed",
+                     username=user.username if user is not None else f"{provider}:{subject[:60]}",
+                     user_id=user.id if user is not None else None, object_type="user",
+                     object_id=str(user.id) if user is not None else None,
+                     details={"method": provider, **({"reason": reason} if reason else {})})
+    if reason is not None:
+        raise AuthenticationFailed()
+    return user
