@@ -32,7 +32,7 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
 if not os.environ.get("CI"):
     pytest.importorskip("playwright.sync_api")
 
-from playwright.sync_api import sync_playwright  # noqa: E402  (CI: a missing install fails loudly)
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (CI: a missing install fails loudly)
 
 
 def _free_port() -> int:
@@ -129,10 +129,10 @@ def test_clinician_sees_photos_and_their_urls_are_private(server, browser, demo_
     _wait_for_charts(page, 2)
     _shot(page, "clinician-progress")
     page.get_by_role("link", name="Visit photos").click()
-    page.locator("img[src*='/media/']").first.wait_for(timeout=60_000)
+    images = page.locator("img[src*='/media/']")
+    expect(images).to_have_count(2, timeout=60_000)  # both photos of the latest visit
     _shot(page, "clinician-visit-photos")
-    sources = page.locator("img[src*='/media/']").evaluate_all("els => els.map(e => e.src)")
-    assert len(sources) == 2
+    sources = images.evaluate_all("els => els.map(e => e.src)")
     response = page.request.get(sources[0])
     assert response.status == 200 and response.headers["content-type"].startswith("image/")
 
@@ -160,8 +160,9 @@ def test_patient_sees_only_their_own_progress(server, browser, demo_store, reque
     navigation = page.locator("[data-testid='stSidebarNav']").inner_text()
     assert "My progress" in navigation and "New visit" not in navigation and "Patients" not in navigation
     page.get_by_role("link", name="My photos").click()
-    page.locator("img[src*='/media/']").first.wait_for(timeout=60_000)
-    own = page.locator("img[src*='/media/']").evaluate_all("els => els.map(e => e.src)")
+    images = page.locator("img[src*='/media/']")
+    expect(images).to_have_count(2, timeout=60_000)
+    own = images.evaluate_all("els => els.map(e => e.src)")
     assert all(page.request.get(src).status == 200 for src in own)
     context.close()
     _assert_local_only(requests_seen)
