@@ -17,9 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 1
-EXIT_USAGE = 2
+from tracker.cli_common import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, error_line, open_store
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -45,10 +43,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
-
-
-def _error_line(message: str) -> None:
-    sys.stderr.write(f"tracker: {message.splitlines()[0] if message else 'error'}\n")
 
 
 def _parse_polygon(text: str) -> list[tuple[float, float]]:
@@ -78,7 +72,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.imaging.decode import read_image_file
 
     if args.mask_out and len(args.images) != 1:
-        _error_line("--mask-out takes exactly one image")
+        error_line("--mask-out takes exactly one image")
         return EXIT_USAGE
     settings = Settings.from_env()
     failures = 0
@@ -89,7 +83,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         except (TrackerError, ValueError, OSError) as exc:
             failures += 1
             message = str(exc) if str(exc).startswith(str(image_path)) else f"{image_path}: {exc}"
-            _error_line(message)
+            error_line(message)
             _emit({"image": image_path, "error": message})
             continue
         if args.mask_out and not _write_mask(args.mask_out, result.mask):
@@ -144,7 +138,7 @@ def _write_mask(path: str, mask: Any) -> bool:
     try:
         Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(path)
     except (OSError, ValueError) as exc:
-        _error_line(f"{path}: could not write the mask ({exc})")
+        error_line(f"{path}: could not write the mask ({exc})")
         return False
     return True
 
@@ -164,7 +158,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             images.append(read_image_file(path, max_pixels=settings.max_pixels, max_bytes=settings.max_bytes))
         except (TrackerError, ValueError, OSError) as exc:
             failures += 1
-            _error_line(str(exc) if str(exc).startswith(path) else f"{path}: {exc}")
+            error_line(str(exc) if str(exc).startswith(path) else f"{path}: {exc}")
     if failures:
         return EXIT_BAD_INPUT
     reference, moving = images
@@ -178,7 +172,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             Image.fromarray(warped).save(args.out)
             record["out"] = args.out
         except (OSError, ValueError) as exc:
-            _error_line(f"{args.out}: could not write the warped image ({exc})")
+            error_line(f"{args.out}: could not write the warped image ({exc})")
             _emit(_finite(record))
             return EXIT_BAD_INPUT
     _emit(_finite(record))
@@ -186,17 +180,10 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- store commands
-def _open_store(home: str | None) -> Any:
-    from tracker.config import Settings
-    from tracker.store import Store
-
-    return Store(Settings.from_env(home))
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from tracker.services import Actor, seed_demo
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
 
     def report(done: int, total: int, label: str) -> None:
         sys.stderr.write(f"\r[{done}/{total}] {label:<40}")
@@ -235,15 +222,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder)
     if not folder.is_dir():
-        _error_line(f"{folder}: not a folder")
+        error_line(f"{folder}: not a folder")
         return EXIT_BAD_INPUT
-    store = _open_store(args.home)
+    store = open_store(args.home)
     actor = Actor.system()
     try:
         patient = get_patient(store, args.patient, actor=actor)
     except TrackerError:
         if not args.name:
-            _error_line(f"no patient {args.patient!r}: give --name to create one")
+            error_line(f"no patient {args.patient!r}: give --name to create one")
             return EXIT_BAD_INPUT
         patient = create_patient(store, actor=actor, code=args.patient, display_name=args.name)
         print(f"created patient {patient.code}")
@@ -268,7 +255,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"{path.name}: {kind} {view}, photo {result.photo.id}, {flag}")
         except (TrackerError, ValueError, OSError) as exc:
             failures += 1
-            _error_line(str(exc) if str(exc).startswith(path.name) else f"{path.name}: {exc}")
+            error_line(str(exc) if str(exc).startswith(path.name) else f"{path.name}: {exc}")
     print(f"visit {visit.id} of {patient.code} on {visit_date.isoformat()}")
     return EXIT_BAD_INPUT if failures else EXIT_OK
 
@@ -277,14 +264,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tracker.errors import NotFound
     from tracker.services import Actor, export_csv, get_patient
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     actor = Actor.system()
     ids = None
     if args.patient:
         try:
             ids = [get_patient(store, code, actor=actor).id for code in args.patient]
         except NotFound as exc:
-            _error_line(str(exc))
+            error_line(str(exc))
             return EXIT_BAD_INPUT
     text = export_csv(store, ids, actor=actor, deidentify=args.deidentify)
     if args.out:
@@ -299,9 +286,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from tracker.services import Actor, erase_patient, get_patient
 
     if not args.yes:
-        _error_line(f"erasing {args.patient} deletes every record and photo of the patient: add --yes to confirm")
+        error_line(f"erasing {args.patient} deletes every record and photo of the patient: add --yes to confirm")
         return EXIT_USAGE
-    store = _open_store(args.home)
+    store = open_store(args.home)
     actor = Actor.system()
     patient = get_patient(store, args.patient, actor=actor)
     counts = erase_patient(store, patient.id, actor=actor, reason=args.reason)
@@ -315,7 +302,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # server.py is app.py behind the media guard (an st.App with middleware): never serve app.py bare.
     app = Path(__file__).resolve().parents[1] / "server.py"
     if not app.exists():
-        _error_line(f"{app}: the dashboard server script is missing (run from a source checkout)")
+        error_line(f"{app}: the dashboard server script is missing (run from a source checkout)")
         return EXIT_BAD_INPUT
     from tracker.config import Settings
 
@@ -425,9 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tracker.errors import TrackerError
 
         if isinstance(exc, (TrackerError, ValueError, OSError)):
-            _error_line(str(exc))
+            error_line(str(exc))
             return EXIT_BAD_INPUT
-        _error_line(f"internal error: {type(exc).__name__}: {exc} (set TRACKER_DEBUG=1 for details)")
+        error_line(f"internal error: {type(exc).__name__}: {exc} (set TRACKER_DEBUG=1 for details)")
         if os.environ.get("TRACKER_DEBUG"):
             raise
         return 3

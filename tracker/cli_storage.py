@@ -15,56 +15,24 @@ inside the handlers, so ``tracker --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-
-
-def _error_line(message: str) -> None:
-    first = message.splitlines()[0] if message else "error"
-    sys.stderr.write(f"tracker: {first}\n")
+from tracker.cli_common import EXIT_BAD_INPUT as EXIT_ERROR
+from tracker.cli_common import EXIT_OK, error_line, handled, open_store
 
 
 def _cli_user() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    from tracker.services.access import Actor
+
+    return Actor.system().username
 
 
-def _open_store(home: str | None) -> Any:
-    from tracker.config import Settings
-    from tracker.store import Store
-
-    return Store(Settings.from_env(home))
-
-
-def _handled(handler: Any) -> Any:
-    """Run a handler, turning the errors a user can cause into one stderr line and exit status 1."""
-
-    def run(args: argparse.Namespace) -> int:
-        from tracker.errors import TrackerError
-
-        try:
-            return int(handler(args))
-        except (TrackerError, ValueError, OSError) as exc:
-            _error_line(str(exc))
-            return EXIT_ERROR
-
-    run.__name__ = handler.__name__
-    run.__doc__ = handler.__doc__
-    return run
-
-
-@_handled
+@handled
 def cmd_backup(args: argparse.Namespace) -> int:
     """Write a backup of the store to a new folder."""
     from tracker.store.backup import backup_store
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         manifest = backup_store(store, args.dir, username=_cli_user())
     finally:
@@ -75,7 +43,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_restore(args: argparse.Namespace) -> int:
     """Verify a backup folder, then restore it as the store folder."""
     from tracker.config import Settings
@@ -89,12 +57,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_scrub(args: argparse.Namespace) -> int:
     """Re-hash every blob and check every row that names a blob."""
     from tracker.store.scrub import scrub_store
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         report = scrub_store(store)
     finally:
@@ -105,7 +73,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     for ref in report.missing:
         print(f"missing blob: {ref}")
     if not report.ok:
-        _error_line(f"scrub found {len(report.corrupt)} corrupt blob(s) and {len(report.missing)} row(s) "
+        error_line(f"scrub found {len(report.corrupt)} corrupt blob(s) and {len(report.missing)} row(s) "
                     "naming a missing blob; restore them from a backup")
         return EXIT_ERROR
     print(f"scrub ok: {report.checked} blobs verified, every row's blob present")

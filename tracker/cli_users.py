@@ -29,23 +29,11 @@ import json
 import sys
 from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 1
+from tracker.cli_common import EXIT_BAD_INPUT as EXIT_ERROR
+from tracker.cli_common import EXIT_OK, error_line, handled, open_store
 
 # The same as tracker.store.models.ROLES (kept here so parsing needs no database import).
 _ROLES = ("clinician", "patient", "admin")
-
-
-def _error_line(message: str) -> None:
-    first = message.splitlines()[0] if message else "error"
-    sys.stderr.write(f"tracker: {first}\n")
-
-
-def _open_store(home: str | None) -> Any:
-    from tracker.config import Settings
-    from tracker.store import Store
-
-    return Store(Settings.from_env(home))
 
 
 def _system_actor() -> Any:
@@ -66,28 +54,8 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-def _handled(handler: Any) -> Any:
-    """Run a handler, turning the errors a user can cause into one stderr line and exit status 1."""
-
-    def run(args: argparse.Namespace) -> int:
-        from tracker.errors import TrackerError
-
-        try:
-            return int(handler(args))
-        except (TrackerError, ValueError, OSError) as exc:
-            _error_line(str(exc))
-            return EXIT_ERROR
-        except EOFError:
-            _error_line("no password given")
-            return EXIT_ERROR
-
-    run.__name__ = handler.__name__
-    run.__doc__ = handler.__doc__
-    return run
-
-
 # -------------------------------------------------------------------------------------------- user
-@_handled
+@handled
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create an account."""
     from tracker.accounts import create_user, find_patient_id, normalise_username
@@ -97,7 +65,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if args.role != "patient" and args.patient:
         raise ValueError(f"--patient is only for patient accounts, not {args.role}")
     username = normalise_username(args.username)
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         patient_id = find_patient_id(store, args.patient) if args.patient else None
         password = None
@@ -112,12 +80,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_user_list(args: argparse.Namespace) -> int:
     """List the accounts."""
     from tracker.accounts import list_users
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         users = list_users(store, actor=_system_actor())
     finally:
@@ -147,12 +115,12 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     """Set a user's password (an administrator's reset: also clears a lock)."""
     from tracker.accounts import set_password
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         password = _read_password(args)
         set_password(store, args.username, password, actor=_system_actor())
@@ -162,12 +130,12 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_user_disable(args: argparse.Namespace) -> int:
     """Disable an account."""
     from tracker.accounts import disable_user
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         disable_user(store, args.username, actor=_system_actor())
     finally:
@@ -176,12 +144,12 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_user_enable(args: argparse.Namespace) -> int:
     """Enable a disabled account."""
     from tracker.accounts import enable_user
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         enable_user(store, args.username, actor=_system_actor())
     finally:
@@ -191,29 +159,29 @@ def cmd_user_enable(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------- audit
-@_handled
+@handled
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the hash chain of the audit log."""
     from tracker.accounts import verify_audit
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         check = verify_audit(store, actor=_system_actor())
     finally:
         store.close()
     if not check.ok:
-        _error_line(f"audit chain broken: {check.problem}")
+        error_line(f"audit chain broken: {check.problem}")
         return EXIT_ERROR
     print(f"audit chain ok: {check.events} events, head {check.head}")
     return EXIT_OK
 
 
-@_handled
+@handled
 def cmd_audit_log(args: argparse.Namespace) -> int:
     """Print the newest audit events, newest first."""
     from tracker.accounts import recent_audit_events
 
-    store = _open_store(args.home)
+    store = open_store(args.home)
     try:
         events = recent_audit_events(store, actor=_system_actor(), limit=args.limit)
     finally:

@@ -43,7 +43,7 @@ from tracker.config import Settings
 from tracker.errors import StorageError
 from tracker.store import Store
 from tracker.store.audit import append_event, chain_head, verify_chain
-from tracker.store.blobs import LocalBlobStore, validate_key
+from tracker.store.blobs import LocalBlobStore, fsync_dir, validate_key
 from tracker.store.database import backup_sqlite
 from tracker.store.models import AuditEvent
 from tracker.store.scrub import BlobReference, blob_references
@@ -123,14 +123,6 @@ def _sha256_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -265,9 +257,9 @@ def backup_store(store: Store, target_dir: str | os.PathLike[str], *, username: 
             table_rows=_table_rows(db_path),
         )
         _write_durably(staging / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=1).encode())
-        _fsync_dir(staging)
+        fsync_dir(staging)
         os.rename(staging, target)  # replaces an empty target folder atomically
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

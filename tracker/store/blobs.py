@@ -75,8 +75,12 @@ class BlobStore(Protocol):
         ...
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_dir(path: Path) -> None:
+    """Make a rename or new file in ``path`` durable (fsync the directory; a no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
     try:
         os.fsync(fd)
     finally:
@@ -109,7 +113,7 @@ class LocalBlobStore:
         for sub in (folder.parent, folder):
             if not sub.is_dir():
                 sub.mkdir(mode=0o700, exist_ok=True)
-                _fsync_dir(sub.parent)
+                fsync_dir(sub.parent)
 
     def put(self, data: bytes) -> str:
         """Store ``data`` and return its key, the sha256 hex digest.
@@ -146,7 +150,7 @@ class LocalBlobStore:
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o400)
             self._publish(tmp, final, key)
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             raise StorageError(f"cannot write blob {key}: {exc}") from exc
         finally:
@@ -207,7 +211,7 @@ class LocalBlobStore:
             return
         except OSError as exc:
             raise StorageError(f"cannot delete blob {key}: {exc}") from exc
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def keys(self) -> Iterator[str]:
         """Yield every stored key in sorted order (temporary and foreign files are skipped)."""

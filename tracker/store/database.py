@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from tracker.errors import StorageError
+from tracker.store.blobs import fsync_dir
 from tracker.store.models import Base
 
 __all__ = ["SQLITE_PRAGMAS", "backup_sqlite", "create_schema", "make_engine", "sqlite_path"]
@@ -146,19 +147,10 @@ def backup_sqlite(engine: Engine, target_path: str | os.PathLike[str]) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except sqlite3.Error as exc:
         raise StorageError(f"backup to {target} failed: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -21,7 +21,6 @@ from tracker.errors import StorageError
 from tracker.store.backup import (
     BLOBS_DIR,
     DATABASE_NAME,
-    _fsync_dir,
     _integrity,
     _is_empty_dir,
     _record,
@@ -30,7 +29,7 @@ from tracker.store.backup import (
     _write_durably,
     verify_backup,
 )
-from tracker.store.blobs import LocalBlobStore
+from tracker.store.blobs import LocalBlobStore, fsync_dir
 
 __all__ = ["RestoreResult", "restore_store"]
 
@@ -108,13 +107,13 @@ def restore_store(
         integrity = _integrity(db_path)
         if integrity != "ok" or _table_rows(db_path) != manifest.table_rows:
             raise StorageError(f"restored database failed its check ({integrity}); nothing restored")
-        _fsync_dir(staging)
+        fsync_dir(staging)
         if target.exists() and not _is_empty_dir(target):
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             replaced = target.with_name(f"{target.name}.replaced-{stamp}")
             os.rename(target, replaced)
         os.rename(staging, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         if replaced is not None and not target.exists():
             os.rename(replaced, target)  # roll back: the old home goes back in place
