@@ -162,7 +162,12 @@ def cmd_align(args: argparse.Namespace) -> int:
     if failures:
         return EXIT_BAD_INPUT
     reference, moving = images
-    alignment = align_images(reference.pixels, moving.pixels, preset=args.kind)
+    masks = {}
+    if args.kind == "global":  # hair moves between visits: register on everything else (as the pipeline does)
+        from tracker.imaging.hair_region import hair_region
+
+        masks = {"reference_mask": ~hair_region(reference.pixels), "moving_mask": ~hair_region(moving.pixels)}
+    alignment = align_images(reference.pixels, moving.pixels, preset=args.kind or "global", **masks)
     record = {"reference": args.reference, "moving": args.moving, **alignment.as_dict()}
     if args.out:
         from PIL import Image
@@ -343,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("moving", metavar="MOVING")
     p.add_argument("--out", metavar="FILE", help="write MOVING warped into REFERENCE's frame")
     p.add_argument("--json", action="store_true", help="JSON output (the default and only format)")
-    p.add_argument("--kind", choices=("global", "closeup"), default="global",
-                   help="global (default): zoom 0.7-1.4, rotation < 45 deg; closeup: dermoscope re-shots, any rotation")
+    p.add_argument("--kind", choices=("global", "closeup"), default=None,
+                   help="global: scalp photos, hair masked out of the features; closeup: dermoscope re-shots, "
+                        "any rotation; default: generic photos (zoom 0.7-1.4, rotation < 45 deg, nothing masked)")
     p.set_defaults(func=cmd_align)
 
     home_help = "store folder (default: $TRACKER_HOME or ./tracker-data)"
