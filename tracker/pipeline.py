@@ -92,8 +92,11 @@ def _merge_quality(base: dict[str, Any], extra_flags: list[str]) -> dict[str, An
 
 
 def _align(
-    baseline: np.ndarray | None, image: np.ndarray, *, failure_flag: str, preset: str, **masks: Any
+    baseline: np.ndarray | None, image: np.ndarray, *, failure_flag: str, preset: str, manual: Any = None,
+    **masks: Any,
 ) -> tuple[Any, list[str]]:
+    if manual is not None:  # the clinician's picked points: used as given (validated when fitted)
+        return manual, ([] if manual.ok else [failure_flag])
     if baseline is None:
         return None, []
     from tracker.imaging.align import align_images
@@ -110,6 +113,7 @@ def analyse_closeup(
     baseline_sharpness: float | None = None,
     vellus_um: float = 30.0,
     terminal_um: float = 60.0,
+    manual_alignment: Any = None,
 ) -> PhotoAnalysis:
     """Analyse a trichoscopy close-up: hair count, density, widths, vellus share, coverage.
 
@@ -125,6 +129,8 @@ def analyse_closeup(
         Sharpness of the baseline, so blur is judged relative to it.
     vellus_um, terminal_um : float
         Width thresholds (clinics differ; DESIGN section 4).
+    manual_alignment : tracker.imaging.align.Alignment, optional
+        A transform to the baseline from points the clinician picked; replaces automatic alignment.
     """
     from tracker.imaging.hair import measure_closeup
 
@@ -136,7 +142,8 @@ def analyse_closeup(
     measurement = measure_closeup(image, px_per_mm=px_per_mm, vellus_um=vellus_um, terminal_um=terminal_um)
     # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
     # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
-    alignment, align_flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup")
+    alignment, align_flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup",
+                                    manual=manual_alignment)
     metrics = measurement.metrics()
     metrics.setdefault("hair_count", measurement.hair_count)
     metrics["px_per_mm"] = px_per_mm
@@ -193,6 +200,7 @@ def analyse_global(
     baseline: np.ndarray | None = None,
     baseline_roi: np.ndarray | None = None,
     baseline_sharpness: float | None = None,
+    manual_alignment: Any = None,
 ) -> PhotoAnalysis:
     """Analyse a global photo: hair coverage of a region of interest.
 
@@ -211,6 +219,8 @@ def analyse_global(
         ROI in baseline pixels (default: the view's default ROI on the baseline).
     baseline_sharpness : float, optional
         Sharpness of the baseline, so blur is judged relative to it.
+    manual_alignment : tracker.imaging.align.Alignment, optional
+        A transform to the baseline from points the clinician picked; replaces automatic alignment.
     """
     from tracker.imaging.coverage import measure_coverage
     from tracker.imaging.hair_region import hair_region
@@ -220,7 +230,10 @@ def analyse_global(
         baseline_sharpness = sharpness(baseline)
     gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
     alignment, align_flags = None, []
-    if baseline is not None:
+    if manual_alignment is not None:
+        alignment, align_flags = _align(baseline, image, failure_flag="alignment_failed", preset="global",
+                                        manual=manual_alignment)
+    elif baseline is not None:
         # Hair moves between visits: register on everything but the hair region.
         alignment, align_flags = _align(
             baseline, image, failure_flag="alignment_failed", preset="global",

@@ -19,6 +19,7 @@ from tracker.services.patients import (
 )
 from tracker.services.photos import (
     IngestResult,
+    align_manually,
     analyse_photo,
     ingest_photo,
     latest_analysis,
@@ -28,7 +29,8 @@ from tracker.services.photos import (
 from tracker.services.timeline import PRIMARY_METRIC, export_csv, timeline
 
 __all__ = [
-    "PRIMARY_METRIC", "TREATMENT_TYPES", "Actor", "IngestResult", "TreatmentInput", "analyse_photo",
+    "PRIMARY_METRIC", "TREATMENT_TYPES", "Actor", "IngestResult", "TreatmentInput", "align_manually",
+    "analyse_photo",
     "create_patient", "erase_patient", "export_csv", "get_patient", "get_visit", "ingest_photo", "latest_analysis",
     "list_patients", "list_visits", "load_manifest", "load_pixels", "open_visit", "require_admin",
     "require_clinical", "require_patient_access", "seed_demo", "timeline", "treatment_summary", "validate_view",

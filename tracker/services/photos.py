@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -161,21 +162,61 @@ def _baseline_photo(store: Store, photo: Photo) -> Photo:
 def analyse_photo(store: Store, photo_id: int, *, actor: Actor) -> Analysis:
     """Run the pipeline on a stored photo and append an Analysis row (history is never overwritten)."""
     require_clinical(actor)
+    analysis = _analyse(store, photo_id)
+    audit(store, actor, "analyse", object_type="analysis", object_id=analysis.id,
+          details={"photo_id": photo_id, "pipeline_version": analysis.pipeline_version})
+    return analysis
+
+
+def align_manually(
+    store: Store, photo_id: int, *, actor: Actor, moving_points: list, reference_points: list
+) -> Analysis:
+    """Re-analyse a follow-up with a transform from points the clinician picked (the manual fallback).
+
+    ``moving_points`` are ``(x, y)`` pixels in this photo, ``reference_points`` the same landmarks in
+    the baseline photo of its view/site (3 pairs: affine, 4: exact homography, more: least squares).
+    A new Analysis row is appended with the transform and the points; the automatic one is kept.
+
+    Raises
+    ------
+    ValueError
+        Too few, collinear or duplicated points, or a transform that mirrors the image or whose
+        points disagree (the reason says which).
+    """
+    from tracker.imaging.align import homography_from_points
+
+    require_clinical(actor)
+    alignment = homography_from_points(moving_points, reference_points)
+    if not alignment.ok:
+        raise ValueError(f"these points do not give a usable alignment: {alignment.reason}")
+    analysis = _analyse(store, photo_id, manual_alignment=alignment,
+                        extra_parameters={"alignment": "manual",
+                                          "moving_points": np.asarray(moving_points, float).tolist(),
+                                          "reference_points": np.asarray(reference_points, float).tolist()})
+    audit(store, actor, "align_manual", object_type="analysis", object_id=analysis.id,
+          details={"photo_id": photo_id, "points": len(moving_points)})
+    return analysis
+
+
+def _analyse(store: Store, photo_id: int, *, manual_alignment=None, extra_parameters=None) -> Analysis:
     with store.session() as session:
         photo = session.get(Photo, photo_id)
         if photo is None:
             raise NotFound(f"no photo with id {photo_id}")
     pixels = _pixels(store, photo)
     base = _baseline_photo(store, photo)
+    if manual_alignment is not None and base.id == photo.id:
+        raise ValueError("this photo is the baseline of its view/site: there is nothing to align it to")
     base_pixels = None if base.id == photo.id else _pixels(store, base)
     if photo.kind == "closeup":
-        result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm, baseline=base_pixels)
+        result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm, baseline=base_pixels,
+                                 manual_alignment=manual_alignment)
     else:
-        result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels)
-    analysis = _save_analysis(store, photo, base, result)
-    audit(store, actor, "analyse", object_type="analysis", object_id=analysis.id,
-          details={"photo_id": photo.id, "pipeline_version": analysis.pipeline_version})
-    return analysis
+        result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels,
+                                manual_alignment=manual_alignment)
+    if extra_parameters:
+        result = dataclasses.replace(result, parameters={**result.parameters, **extra_parameters})
+    return _save_analysis(store, photo, base, result)
 
 
 def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysis) -> Analysis:
