@@ -68,6 +68,17 @@ def pattern(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
 
 
 @functools.cache
+def heic_pattern() -> np.ndarray:
+    """(64, 96, 3) uint8 picture of tests/fixtures/*.heic, as tests/fixtures/make_heic_fixtures.py draws it:
+    red top-left 24x40, green top-right, blue bottom-left, white bottom-right."""
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:24, :40] = (220, 30, 30)
+    img[:24, 40:] = (30, 200, 40)
+    img[24:, :40] = (30, 40, 210)
+    img[24:, 40:] = (240, 240, 240)
+    return img
+
+
 def small_jpeg(height: int = 48, width: int = 64, progressive: bool = False) -> bytes:
     """A small valid baseline (or progressive) JPEG of :func:`pattern`."""
     out = io.BytesIO()

@@ -24,7 +24,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from PIL import Image
 
-from tests.bad_inputs import BadInput, bad_inputs
+from tests.bad_inputs import BadInput, bad_inputs, heic_pattern
 from tracker.config import Settings
 from tracker.errors import ImageRejected
 from tracker.services import Actor, create_patient, ingest_photo, open_visit
@@ -170,16 +170,6 @@ def _plain(fmt: str, mode: str = "RGB", **options) -> tuple[bytes, np.ndarray]:
     return _save(img, fmt, **options), expected
 
 
-def _heic_pattern() -> np.ndarray:
-    """The picture of tests/fixtures/*.heic (see tests/fixtures/README.md), as drawn by its script."""
-    img = np.zeros((64, 96, 3), np.uint8)
-    img[:24, :40] = (220, 30, 30)
-    img[:24, 40:] = (30, 200, 40)
-    img[24:, :40] = (30, 40, 210)
-    img[24:, 40:] = (240, 240, 240)
-    return img
-
-
 GOOD = {
     "16-bit grey PNG": (_grey16, 1, False),
     "CMYK JPEG": (_cmyk, 6, True),
@@ -242,7 +232,7 @@ def test_heic_with_and_without_rotation(visit_store, name):
     store, visit_id = visit_store
     photo = _ingest(store, visit_id, path.read_bytes(), name)
     # orientation 6 (an irot box in the file) = rotate 90 degrees clockwise to display
-    expected = _heic_pattern() if name == "pattern.heic" else UPRIGHT[6](_heic_pattern())
+    expected = heic_pattern() if name == "pattern.heic" else UPRIGHT[6](heic_pattern())
     _check_stored(store, photo, expected.astype(float), 5, True)
 
 

@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from PIL import Image, ImageFile
 
-from tests.bad_inputs import BadInput, bad_inputs, pattern, png_bomb, png_chunk, small_jpeg, small_png
+from tests.bad_inputs import (
+    BadInput,
+    bad_inputs,
+    heic_pattern,
+    pattern,
+    png_bomb,
+    png_chunk,
+    small_jpeg,
+    small_png,
+)
 from tracker.errors import ImageRejected
 from tracker.imaging.decode import (
     DecodedImage,
@@ -238,16 +247,6 @@ def test_grey16_scaling_rounds_by_full_range() -> None:
 
 
 # --------------------------------------------------------------------------- HEIC fixtures
-
-
-def heic_pattern() -> np.ndarray:
-    """Same picture as tests/fixtures/make_heic_fixtures.py draws."""
-    img = np.zeros((64, 96, 3), np.uint8)
-    img[:24, :40] = (220, 30, 30)
-    img[:24, 40:] = (30, 200, 40)
-    img[24:, :40] = (30, 40, 210)
-    img[24:, 40:] = (240, 240, 240)
-    return img
 
 
 @pytest.mark.parametrize(
