@@ -62,7 +62,6 @@ def _populate(store: Store) -> dict[str, int]:
             captured_at=dt.datetime(2026, 3, 14, 9, 30, 15, 123456, tzinfo=dt.UTC),
             px_per_mm=42.5,
             scale_source="fiducial",
-            quality={"blur": 0.9, "flags": ["ok"]},
         )
         visit.photos.extend([baseline, photo])
         patient.visits.append(visit)
@@ -115,10 +114,8 @@ def test_round_trip_every_table_through_a_reopened_file(tmp_path):
         assert [p.id for p in visit.photos] == [ids["baseline"], ids["photo"]]
         photo = s.get(Photo, ids["photo"])
         assert photo.captured_at == dt.datetime(2026, 3, 14, 9, 30, 15, 123456, tzinfo=dt.UTC)
-        assert (photo.px_per_mm, photo.scale_source, photo.quality) == (42.5, "fiducial",
-                                                                        {"blur": 0.9, "flags": ["ok"]})
+        assert (photo.px_per_mm, photo.scale_source) == (42.5, "fiducial")
         assert (photo.width, photo.height, photo.media_type, photo.blob_key) == (640, 480, "image/png", "b" * 64)
-        assert s.get(Photo, ids["baseline"]).quality == {}
         (analysis,) = photo.analyses
         assert analysis.transform == TRANSFORM
         assert analysis.metrics == {"hair_count": 57, "density_per_cm2": 181.2, "vellus_fraction": None}

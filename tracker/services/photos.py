@@ -241,8 +241,6 @@ def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysi
     )
     with store.session() as session:
         session.add(analysis)
-        stored = session.get(Photo, photo.id)
-        stored.quality = _json_ready(result.quality)
         session.commit()
         return analysis
 

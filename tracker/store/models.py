@@ -5,7 +5,7 @@ The schema works on SQLite (the embedded default) and PostgreSQL. Conventions:
 - Every datetime is stored in UTC and read back **timezone-aware** (:class:`UTCDateTime`), on SQLite too,
   so comparisons never mix naive and aware values. Naive datetimes are refused on write.
 - JSON columns use :class:`sqlalchemy.JSON` (TEXT on SQLite, JSON on PostgreSQL). In-place mutation of a
-  loaded dict is *not* tracked: assign a new value instead (``photo.quality = {**photo.quality, ...}``).
+  loaded dict is *not* tracked: assign a new value instead (``row.details = {**row.details, ...}``).
 - Closed vocabularies (photo kind, scale source, role, sex, treatment type) are enforced by CHECK
   constraints; the allowed values are exported as tuples (:data:`PHOTO_KINDS`, ...).
 - :class:`Analysis` and :class:`AuditEvent` rows are append-only: re-analysis adds a row, history is never
@@ -229,7 +229,6 @@ class Photo(Base):
     captured_at: Mapped[dt.datetime | None] = mapped_column()
     px_per_mm: Mapped[float | None] = mapped_column(Float)
     scale_source: Mapped[str | None] = mapped_column(String(10))
-    quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     visit: Mapped[Visit] = relationship(back_populates="photos")
