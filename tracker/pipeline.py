@@ -60,6 +60,10 @@ class PhotoAnalysis:
         The hair mask, same size as the photo.
     parameters : dict
         Options the analysis ran with (stored beside the result).
+    detections : tuple of dict
+        Close-ups: one dict per counted hair, ``x``, ``y`` (exit estimate, px), ``width_px``,
+        ``width_um`` (``None`` without a scale) and ``weight`` (1, or 1/2 for a hair cut by the field
+        edge). The clinician's corrections add or remove such marks. Empty for global photos.
     """
 
     kind: str
@@ -70,6 +74,7 @@ class PhotoAnalysis:
     alignment: dict[str, Any] | None
     mask: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
+    detections: tuple[dict[str, Any], ...] = ()
     pipeline_version: str = PIPELINE_VERSION
 
     @property
@@ -159,6 +164,21 @@ def analyse_closeup(
         alignment=None if alignment is None else alignment.as_dict(),
         mask=measurement.mask,
         parameters={"px_per_mm": px_per_mm, "vellus_um": vellus_um, "terminal_um": terminal_um},
+        detections=_detections(measurement.hairs, px_per_mm),
+    )
+
+
+def _detections(hairs: tuple[dict, ...], px_per_mm: float | None) -> tuple[dict[str, Any], ...]:
+    """The counted hairs as JSON-ready marks (rounded: sub-0.01 px digits are noise)."""
+    return tuple(
+        {
+            "x": round(float(h["x"]), 2),
+            "y": round(float(h["y"]), 2),
+            "width_px": round(float(h["width_px"]), 3),
+            "width_um": None if not px_per_mm else round(float(h["width_px"]) / px_per_mm * 1000.0, 2),
+            "weight": float(h.get("weight", 1.0)),
+        }
+        for h in hairs
     )
 
 

@@ -198,7 +198,13 @@ def align_manually(
     return analysis
 
 
-def _analyse(store: Store, photo_id: int, *, manual_alignment=None, extra_parameters=None) -> Analysis:
+def _analyse(
+    store: Store, photo_id: int, *, manual_alignment=None, extra_parameters=None, roi: np.ndarray | None = None
+) -> Analysis:
+    """Run the pipeline on a stored photo against its baseline and append the analysis.
+
+    ``roi`` (global photos) overrides the region carried from the baseline's stored ROI.
+    """
     with store.session() as session:
         photo = session.get(Photo, photo_id)
         if photo is None:
@@ -213,10 +219,21 @@ def _analyse(store: Store, photo_id: int, *, manual_alignment=None, extra_parame
                                  manual_alignment=manual_alignment)
     else:
         result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels,
+                                roi=roi, baseline_roi=None if base.id == photo.id else _stored_roi(store, base.id),
                                 manual_alignment=manual_alignment)
     if extra_parameters:
         result = dataclasses.replace(result, parameters={**result.parameters, **extra_parameters})
     return _save_analysis(store, photo, base, result)
+
+
+def _stored_roi(store: Store, photo_id: int) -> np.ndarray | None:
+    """The ROI polygon of a photo's newest analysis (baseline pixels), when one was stored."""
+    with store.session() as session:
+        parameters = session.scalar(
+            select(Analysis.parameters).where(Analysis.photo_id == photo_id).order_by(Analysis.id.desc()).limit(1)
+        )
+    roi = (parameters or {}).get("roi")
+    return None if not roi else np.asarray(roi, float)
 
 
 def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysis) -> Analysis:
@@ -238,6 +255,7 @@ def _save_analysis(store: Store, photo: Photo, base: Photo, result: PhotoAnalysi
         transform=None if transform is None else np.asarray(transform, float).tolist(),
         baseline_photo_id=base.id,
         mask_blob_key=mask_key,
+        detections=_json_ready(list(result.detections)),
     )
     with store.session() as session:
         session.add(analysis)

@@ -46,6 +46,8 @@ __all__ = [
     "PHOTO_KINDS",
     "ROLES",
     "SCALE_SOURCES",
+    "DEVICE_SCALE_SOURCES",
+    "DeviceProfile",
     "SEXES",
     "TREATMENT_TYPES",
     "Analysis",
@@ -63,6 +65,7 @@ __all__ = [
 
 PHOTO_KINDS: tuple[str, ...] = ("global", "closeup")
 SCALE_SOURCES: tuple[str, ...] = ("fiducial", "device", "manual")
+DEVICE_SCALE_SOURCES: tuple[str, ...] = ("ruler", "entered")
 ROLES: tuple[str, ...] = ("clinician", "patient", "admin")
 SEXES: tuple[str, ...] = ("F", "M", "X")
 TREATMENT_TYPES: tuple[str, ...] = (
@@ -146,6 +149,7 @@ class Patient(Base):
     birth_year: Mapped[int | None] = mapped_column(Integer)
     sex: Mapped[str | None] = mapped_column(String(1))
     notes: Mapped[str] = mapped_column(Text, default="")
+    next_session_date: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     visits: Mapped[list[Visit]] = relationship(
@@ -203,6 +207,28 @@ class Treatment(Base):
         return f"Treatment(id={self.id!r}, visit_id={self.visit_id!r}, type={self.type!r})"
 
 
+class DeviceProfile(Base):
+    """A calibrated capture device: a dermoscope (or phone clip-on) at one magnification and its px/mm.
+
+    Set once from a ruler photo (``source="ruler"``) or entered by hand (``source="entered"``); a close-up
+    uploaded with this profile gets its scale (``Photo.scale_source = "device"``).
+    """
+
+    __tablename__ = "device_profiles"
+    __table_args__ = (CheckConstraint(_in_list("source", DEVICE_SCALE_SOURCES), name="source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    px_per_mm: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(10))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"DeviceProfile(id={self.id!r}, name={self.name!r}, px_per_mm={self.px_per_mm!r})"
+
+
 class Photo(Base):
     """One stored photo: a ``global`` view or a trichoscopy ``closeup`` at a named site.
 
@@ -229,6 +255,7 @@ class Photo(Base):
     captured_at: Mapped[dt.datetime | None] = mapped_column()
     px_per_mm: Mapped[float | None] = mapped_column(Float)
     scale_source: Mapped[str | None] = mapped_column(String(10))
+    device_profile_id: Mapped[int | None] = mapped_column(ForeignKey("device_profiles.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     visit: Mapped[Visit] = relationship(back_populates="photos")
@@ -263,6 +290,7 @@ class Analysis(Base):
     transform: Mapped[list[Any] | None] = mapped_column()
     baseline_photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
     mask_blob_key: Mapped[str | None] = mapped_column(String(64))
+    detections: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     photo: Mapped[Photo] = relationship(back_populates="analyses", foreign_keys=[photo_id])
