@@ -50,3 +50,27 @@ def demo_store(tmp_path_factory):
     seed_demo(store, SAMPLES)
     store.demo_accounts = seed_demo_accounts(store)  # {username: (role, password)}
     return store
+
+
+@pytest.fixture(scope="module")
+def server(demo_store):
+    """A real `tracker serve` on the demo store (one per test module); the base URL."""
+    from tests.browser_support import running_server
+
+    with running_server(demo_store.settings.home) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (one per test module)."""
+    from tests.browser_support import launched_chromium
+
+    with launched_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def requests_seen() -> list:
+    """Every URL the browser requested (see tests.browser_support.new_context)."""
+    return []

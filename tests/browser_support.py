@@ -1,0 +1,109 @@
+"""Shared pieces of the real-browser tests (Debian's Chromium driven by Playwright, a real `tracker serve`).
+
+A browser test module starts with ``from tests import browser_support as bs`` and uses the ``server`` and
+``browser`` fixtures of tests/conftest.py (which start the server on a free port and launch Chromium) and
+the helpers here: :func:`new_context`, :func:`login`, :func:`shot`, :func:`assert_local_only`,
+:func:`wait_for_charts`. Importing this module skips the importing test module only when Chromium or
+Playwright is missing outside CI (CI installs both: scripts/test.sh). Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+if not os.environ.get("CI"):
+    pytest.importorskip("playwright.sync_api")
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402, F401  (CI: a missing install fails loudly)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(home: Path) -> Iterator[str]:
+    """`tracker serve` on a free port with ``TRACKER_HOME=home``; yields the base URL."""
+    port = free_port()
+    env = {**os.environ, "TRACKER_HOME": str(home)}
+    process = subprocess.Popen([sys.executable, "-m", "tracker.cli", "serve", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def launched_chromium():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_context(browser, requests_seen: list, **options):
+    """A fresh browser context (own cookies) that records every request URL into ``requests_seen``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
+    context.on("request", lambda request: requests_seen.append(request.url))
+    return context
+
+
+def login(page, base: str, username: str, password: str) -> None:
+    page.goto(base)
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("Logged in as").wait_for(timeout=60_000)
+
+
+def wait_for_charts(page, count: int) -> None:
+    charts = page.locator(".vega-embed canvas, .vega-embed svg.marks")
+    for index in range(count):
+        charts.nth(index).wait_for(timeout=60_000)
+    page.wait_for_load_state("networkidle")  # fonts (bundled, local) and images
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def assert_local_only(requests_seen: list) -> None:
+    hosts = {urlparse(url).hostname for url in requests_seen if url.startswith("http")}
+    assert hosts <= LOCAL_HOSTS, f"the browser contacted {hosts - LOCAL_HOSTS}"
