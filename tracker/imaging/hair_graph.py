@@ -126,6 +126,7 @@ def count_hairs(
     min_length_px: float,
     max_gap_px: float = 0.0,
     contrast: np.ndarray | None = None,
+    luminance: np.ndarray | None = None,
 ) -> list[dict]:
     """Turn a skeleton into hairs: prune spurs, split bends, pair straight continuations at junctions.
 
@@ -142,6 +143,9 @@ def count_hairs(
         a shaft broken by a highlight or a faint stretch is one hair, not two.
     contrast : (H, W) float ndarray, optional
         Hair contrast image; when given, each hair also gets ``contrast`` (median along its skeleton).
+    luminance : (H, W) float ndarray, optional
+        Signed brightness difference to the skin; when given, each hair gets ``polarity``: -1 when the
+        median along its skeleton is negative (a dark shaft), else +1.
 
     Returns
     -------
@@ -242,12 +246,14 @@ def count_hairs(
         members.setdefault(groups.find(i), []).append(i)
     hairs = []
     for idx in members.values():
-        length, widths, free_ends, node_ends, cvals = 0.0, [], [], [], []
+        length, widths, free_ends, node_ends, cvals, lvals = 0.0, [], [], [], [], []
         for i in idx:
             path, s, e = segments[i]
             length += _path_length(path)
             if contrast is not None:
                 cvals.append(contrast[path[:, 0], path[:, 1]])
+            if luminance is not None:
+                lvals.append(luminance[path[:, 0], path[:, 1]])
             d = 2.0 * dist[path[:, 0], path[:, 1]] - 0.5
             widths.append(d[len(d) // 5 : len(d) - len(d) // 5] if len(d) >= 10 else d)
             for node, end in ((s, path[0]), (e, path[-1])):
@@ -270,5 +276,7 @@ def count_hairs(
                 "free_ends": [(float(p[1]), float(p[0]), float(dist[tuple(p)])) for p in free_ends]}
         if cvals:
             hair["contrast"] = float(np.median(np.concatenate(cvals)))
+        if lvals:
+            hair["polarity"] = -1 if float(np.median(np.concatenate(lvals))) < 0 else 1
         hairs.append(hair)
     return hairs
