@@ -35,3 +35,14 @@ __all__ = [
     "list_patients", "list_visits", "load_manifest", "load_pixels", "open_visit", "require_admin",
     "require_clinical", "require_patient_access", "seed_demo", "timeline", "treatment_summary", "validate_view",
 ]
+from tracker.services.corrections import (  # noqa: E402
+    correct_analysis,
+    current_marks,
+    latest_correction,
+    list_corrections,
+    preview_correction,
+)
+from tracker.services.roi import current_roi, set_roi  # noqa: E402
+
+__all__ += ["correct_analysis", "current_marks", "current_roi", "latest_correction", "list_corrections",
+            "preview_correction", "set_roi"]

@@ -8,17 +8,19 @@ from sqlalchemy.orm import selectinload
 
 from tracker.services.access import Actor, audit, require_patient_access
 from tracker.services.patients import treatment_summary
-from tracker.store import Analysis, Patient, Photo, Store, Visit
+from tracker.store import Analysis, Correction, Patient, Photo, Store, Visit
 
 #: The main figure of each kind of photo, the one a progress chart follows.
 PRIMARY_METRIC = {"closeup": "density_per_cm2", "global": "hair_coverage"}
+#: Flags that still make a hand-corrected photo a retake: the clinician's marks fix the count, not the image.
+IMAGE_FAILURE_FLAGS = frozenset({"blurred", "underexposed", "overexposed"})
 
 TIMELINE_COLUMNS = [
     "patient_code", "visit_id", "visit_date", "session_number", "treatments", "photo_id", "kind",
     "view_or_site", "analysis_id", "pipeline_version", "hair_count", "hair_count_sd", "density_per_cm2",
     "density_per_cm2_sd", "mean_shaft_width_um", "mean_shaft_width_um_sd", "vellus_fraction",
     "vellus_fraction_sd", "terminal_fraction", "cumulative_thickness_mm_per_cm2", "hair_coverage",
-    "hair_coverage_sd", "px_per_mm", "aligned", "retake", "reasons", "change_from_baseline_pct",
+    "hair_coverage_sd", "px_per_mm", "aligned", "retake", "reasons", "corrected", "change_from_baseline_pct",
     "change_exceeds_noise",
 ]
 
@@ -30,6 +32,9 @@ def timeline(store: Store, patient_id: int, *, actor: Actor, audited: bool = Tru
     coverage for global views) with the first charted photo of the same view/site;
     ``change_exceeds_noise`` is True when that change is larger than twice the combined
     standard deviation of the two measurements. Photos flagged for retake get no change figures.
+    A close-up corrected by hand shows the newest correction's metrics (``corrected`` True; the
+    uncertainty stays the automatic one) and is charted unless the image itself failed (blur or
+    exposure); its quality flags and reasons are kept as measured.
     The view is audited unless ``audited`` is False (for callers that audit a larger action).
     """
     require_patient_access(actor, patient_id)
@@ -52,15 +57,27 @@ def timeline(store: Store, patient_id: int, *, actor: Actor, audited: bool = Tru
             .options(selectinload(Visit.treatments))
             .order_by(Visit.visit_date, Visit.id, Photo.id)
         ).all()
-        records = [_record(code, analysis, photo, visit) for analysis, photo, visit in rows]
+        corrections = {
+            c.analysis_id: c
+            for c in session.scalars(
+                select(Correction)
+                .where(Correction.analysis_id.in_([analysis.id for analysis, _, _ in rows]))
+                .order_by(Correction.id)
+            )
+        }
+        records = [_record(code, analysis, photo, visit, corrections.get(analysis.id))
+                   for analysis, photo, visit in rows]
     frame = pd.DataFrame.from_records(records, columns=TIMELINE_COLUMNS[:-2])
     return _add_change(frame)
 
 
-def _record(code: str, analysis: Analysis, photo: Photo, visit: Visit) -> dict:
-    metrics = analysis.metrics or {}
+def _record(code: str, analysis: Analysis, photo: Photo, visit: Visit, correction: Correction | None) -> dict:
+    metrics = (correction.metrics if correction is not None else analysis.metrics) or {}
     sd = analysis.uncertainty or {}
     quality = analysis.quality or {}
+    retake = bool(quality.get("retake"))
+    if correction is not None:
+        retake = bool(IMAGE_FAILURE_FLAGS.intersection(quality.get("flags", [])))
     alignment = quality.get("alignment")
     return {
         "patient_code": code,
@@ -87,8 +104,9 @@ def _record(code: str, analysis: Analysis, photo: Photo, visit: Visit) -> dict:
         "hair_coverage_sd": sd.get("hair_coverage_sd"),
         "px_per_mm": photo.px_per_mm,
         "aligned": None if alignment is None else bool(alignment.get("ok")),
-        "retake": bool(quality.get("retake")),
+        "retake": retake,
         "reasons": "; ".join(quality.get("reasons", [])),
+        "corrected": correction is not None,
     }
 
 
