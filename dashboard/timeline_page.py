@@ -67,3 +67,6 @@ def render() -> None:
         "Coverage": st.column_config.NumberColumn(format="%.3f"),
         "Δ % vs first": st.column_config.NumberColumn(format="%+.1f"),
     })
+    from dashboard.report_widgets import report_downloads
+
+    report_downloads(store, patient, actor)
