@@ -18,14 +18,18 @@ if actor is None:
 elif actor.role == "clinician":
     pages = [
         st.Page("dashboard/pages/progress.py", title="Progress", url_path="progress", default=True),
+        st.Page("dashboard/pages/compare.py", title="Compare visits", url_path="compare"),
         st.Page("dashboard/pages/visit.py", title="Visit photos", url_path="visit"),
+        st.Page("dashboard/pages/correct.py", title="Check and correct", url_path="correct"),
         st.Page("dashboard/pages/new_visit.py", title="New visit", url_path="new-visit"),
         st.Page("dashboard/pages/patients.py", title="Patients", url_path="patients"),
+        st.Page("dashboard/pages/devices.py", title="Scale and devices", url_path="devices"),
         logout,
     ]
 elif actor.role == "patient":
     pages = [
         st.Page("dashboard/pages/progress.py", title="My progress", url_path="progress", default=True),
+        st.Page("dashboard/pages/compare.py", title="Before and after", url_path="compare"),
         st.Page("dashboard/pages/visit.py", title="My photos", url_path="visit"),
         logout,
     ]

@@ -188,3 +188,67 @@ def test_serve_starts_the_dashboard(tmp_path):
         process.terminate()
         output = process.communicate(timeout=30)[0]
     assert f"http://localhost:{port}" in output
+
+
+# ----------------------------------------------------------------------------------- scale and devices
+@pytest.fixture(scope="module")
+def sticker_photo(tmp_path_factory):
+    """A phantom close-up at 100 px/mm with the fiducial sticker (2.54 mm marker) on the skin."""
+    from tracker.phantoms.closeup import render_closeup
+    from tracker.phantoms.fiducial import place_sticker
+
+    plain, _, _ = render_closeup(seed=12, density_per_cm2=180, px_per_mm=100.0, shape=(560, 720))
+    image, truth = place_sticker(plain, px_per_mm=100.0, centre_xy=(450.0, 280.0), rotation_deg=-15.0, seed=2)
+    path = tmp_path_factory.mktemp("sticker") / "closeup-vertex-1.png"
+    Image.fromarray(image).save(path)
+    return path, truth
+
+
+def test_analyze_uses_the_sticker_when_no_scale_is_given(sticker_photo):
+    path, truth = sticker_photo
+    result = run_cli("analyze", path, path, "--px-per-mm", "90", "--json")
+    found, given = json_lines(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert given["scale_source"] == "manual" and given["px_per_mm"] == 90.0
+    assert "scale_conflict" in given["quality"]["flags"]  # 90 against the sticker's 100: > 5 % apart
+    alone = json_lines(run_cli("analyze", path).stdout)[0]
+    assert set(alone) >= CONTRACT_KEYS
+    assert alone["scale_source"] == "fiducial" and alone["px_per_mm"] == pytest.approx(truth.px_per_mm, rel=0.005)
+    assert alone["density_per_cm2"] > 0 and "no_scale" not in alone["quality"]["flags"]
+    off = json_lines(run_cli("analyze", path, "--sticker-mm", "0").stdout)[0]
+    assert off["scale_source"] is None and off["density_per_cm2"] is None
+    assert run_cli("analyze", path, "--sticker-mm", "-1").returncode == 2
+
+
+def test_device_add_list_retire_and_import(tmp_path, sticker_photo):
+    from tracker.phantoms.fiducial import render_ruler
+
+    env = {"TRACKER_HOME": str(tmp_path / "home")}
+    ruler, _ = render_ruler(seed=3, px_per_mm=64.0, shape=(480, 640), direction_deg=-10.0)
+    Image.fromarray(ruler).save(tmp_path / "ruler.png")
+    added = run_cli("device", "add", "Derm 20x", "--ruler", tmp_path / "ruler.png", "--json", env=env)
+    assert added.returncode == 0, added.stderr
+    record = json_lines(added.stdout)[0]
+    assert record["source"] == "ruler" and record["px_per_mm"] == pytest.approx(64.0, rel=0.002)
+    assert run_cli("device", "add", "Typed", "--px-per-mm", "101.5", env=env).returncode == 0
+    duplicate = run_cli("device", "add", "Typed", "--px-per-mm", "99", env=env)
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr and "Traceback" not in duplicate.stderr
+    assert run_cli("device", "add", "Both", "--px-per-mm", "9", "--ruler", tmp_path / "ruler.png",
+                   env=env).returncode == 2
+    no_ticks = run_cli("device", "add", "Skin", "--ruler", sticker_photo[0], env=env)
+    assert no_ticks.returncode == 1 and "could not measure the ruler" in no_ticks.stderr
+    assert run_cli("device", "retire", "Derm 20x", env=env).returncode == 0
+    listed = json_lines(run_cli("device", "list", "--json", env=env).stdout)
+    assert [(p["name"], p["source"], p["retired"]) for p in listed] == [("Typed", "entered", False),
+                                                                        ("Derm 20x", "ruler", True)]
+    assert "Typed" in run_cli("device", "list", env=env).stdout
+
+    folder = tmp_path / "visit"
+    folder.mkdir()
+    (folder / sticker_photo[0].name).write_bytes(sticker_photo[0].read_bytes())
+    imported = run_cli("import", folder, "--patient", "P-5", "--name", "Dev Ice", "--device", "Typed", env=env)
+    assert imported.returncode == 0, imported.stderr
+    exported = run_cli("export", "--patient", "P-5", env=env).stdout.splitlines()
+    assert "101.5" in exported[1]
+    unknown = run_cli("import", folder, "--patient", "P-5", "--device", "Nope", env=env)
+    assert unknown.returncode == 1 and "no device profile" in unknown.stderr

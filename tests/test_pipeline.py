@@ -122,3 +122,151 @@ def test_closeup_of_another_spot_is_noted_not_retaken(closeup):
     assert "not_aligned" in result.quality["flags"]
     assert any("same spot" in reason for reason in result.quality["reasons"])
     assert not result.retake  # the field is measured either way; the clinician checks the site marking
+
+
+# ------------------------------------------------------------------------------- scale: the fiducial sticker
+STICKER_PPM = 100.0
+STICKER_SHAPE = (600, 800)
+STICKER_AT = (505.0, 300.0)
+
+
+def _rotation_pose(angle_deg: float, dx: float, dy: float) -> np.ndarray:
+    h, w = STICKER_SHAPE
+    a = np.deg2rad(angle_deg)
+    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
+    rotate = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    return np.array([[1, 0, w / 2 + dx], [0, 1, h / 2 + dy], [0, 0, 1]], float) @ rotate @ centre
+
+
+@pytest.fixture(scope="module")
+def sticker_scene():
+    """A close-up at a known scale, without and with the printed sticker (2.54 mm marker) on the skin."""
+    from tracker.phantoms.fiducial import place_sticker
+
+    plain, _, truth = render_closeup(seed=8, density_per_cm2=200, px_per_mm=STICKER_PPM, shape=STICKER_SHAPE)
+    with_sticker, sticker = place_sticker(plain, px_per_mm=STICKER_PPM, centre_xy=STICKER_AT, rotation_deg=20.0,
+                                          marker_id=3, seed=1, noise_sigma=2.0)
+    return plain, with_sticker, truth, sticker
+
+
+@pytest.fixture(scope="module")
+def sticker_result(sticker_scene):
+    return analyse_closeup(sticker_scene[1])
+
+
+def _inside(polygon: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    import cv2
+
+    fill = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(fill, [np.rint(polygon).astype(np.int32)], 1)
+    return fill.astype(bool)
+
+
+def test_sticker_gives_the_scale_without_px_per_mm(sticker_scene, sticker_result):
+    _, _, truth, sticker = sticker_scene
+    result = sticker_result
+    assert result.metrics["scale_source"] == result.parameters["scale_source"] == "fiducial"
+    assert result.metrics["px_per_mm"] == result.parameters["px_per_mm"]
+    assert result.metrics["px_per_mm"] == pytest.approx(sticker.px_per_mm, rel=0.005)
+    assert result.parameters["fiducial"]["found"] and result.parameters["fiducial"]["marker_id"] == 3
+    assert "no_scale" not in result.quality["flags"] and "scale_conflict" not in result.quality["flags"]
+    # the analysed area: the field minus the sticker and a margin of half a marker cell around its cut line
+    # (a 2.54 mm marker has 6 cells; the white quiet zone is 1.5 cells wide)
+    left_out_mm = 2.54 * (6 + 2 * (1.5 + 0.5)) / 6
+    field_mm2 = STICKER_SHAPE[0] * STICKER_SHAPE[1] / sticker.px_per_mm**2
+    assert result.metrics["analysed_area_mm2"] == pytest.approx(field_mm2 - left_out_mm**2, rel=0.01)
+    # the detector's own tolerance against truth (as for a given scale above)
+    assert result.metrics["density_per_cm2"] == pytest.approx(truth.density_per_cm2, rel=0.3)
+    assert result.uncertainty["density_per_cm2_sd"] > 0
+
+
+def test_sticker_pattern_adds_no_hairs(sticker_scene, sticker_result):
+    from tracker.imaging.hair import measure_closeup
+
+    plain, _, _, sticker = sticker_scene
+    result = sticker_result
+    # the field left: outside the sticker's cut line widened by half a cell on each side (9 -> 10 cells)
+    centre = sticker.sticker_polygon.mean(axis=0)
+    field = ~_inside(centre + (sticker.sticker_polygon - centre) * 10 / 9, STICKER_SHAPE)
+    # the same skin without the sticker, same field, true scale: what the sticker photo must match
+    reference = measure_closeup(plain, px_per_mm=STICKER_PPM, field_mask=field)
+    assert abs(result.metrics["hair_count"] - reference.hair_count) <= max(2, 0.03 * reference.hair_count)
+    assert result.metrics["density_per_cm2"] == pytest.approx(reference.density_per_cm2, rel=0.04)
+    # nothing on the sticker: no hair pixels, no hair marks
+    on_sticker = _inside(sticker.sticker_polygon, STICKER_SHAPE)
+    assert not (result.mask & on_sticker).any()
+    assert not any(on_sticker[int(d["y"]), int(d["x"])] for d in result.detections)
+
+
+@pytest.mark.parametrize(("factor", "conflict"), [(1.0, False), (1.03, False), (1.08, True), (0.9, True)])
+def test_given_scale_wins_and_the_sticker_checks_it(sticker_scene, factor, conflict):
+    _, image, _, sticker = sticker_scene
+    result = analyse_closeup(image, px_per_mm=STICKER_PPM * factor, scale_source="device")
+    assert result.metrics["px_per_mm"] == pytest.approx(STICKER_PPM * factor)
+    assert result.metrics["scale_source"] == "device"
+    assert ("scale_conflict" in result.quality["flags"]) is conflict
+    assert not result.retake
+    assert not (result.mask & _inside(sticker.sticker_polygon, STICKER_SHAPE)).any()  # masked out all the same
+
+
+def test_refused_sticker_is_still_masked_out(sticker_scene):
+    from tracker.phantoms.fiducial import place_sticker
+
+    plain = sticker_scene[0]
+    # cut by the image edge: refused for the scale, but its pattern must not count as hair
+    image, sticker = place_sticker(plain, px_per_mm=STICKER_PPM, centre_xy=(645.0, 300.0), marker_id=5, seed=2)
+    result = analyse_closeup(image)
+    assert result.parameters["fiducial"] == {"found": False, "reason": "partly_visible", "marker_id": 5}
+    assert result.metrics["px_per_mm"] is None and result.metrics["scale_source"] is None
+    assert "no_scale" in result.quality["flags"]
+    marker = _inside(sticker.corners, STICKER_SHAPE)
+    assert not (result.mask & marker).any()
+
+
+def test_no_sticker_and_no_scale_is_no_scale(closeup):
+    result = analyse_closeup(closeup[0])
+    assert result.parameters["fiducial"] == {"found": False, "reason": "no_marker", "marker_id": None}
+    assert result.metrics["scale_source"] is None and "no_scale" in result.quality["flags"]
+    off = analyse_closeup(closeup[0], marker_size_mm=None)
+    assert off.parameters["fiducial"] is None
+
+
+def test_stickers_in_both_photos_give_the_transform(sticker_scene):
+    from tracker.phantoms.fiducial import place_sticker
+
+    _, baseline, _, sticker = sticker_scene
+    pose = _rotation_pose(12.0, 15.0, -10.0)
+    moved, _, truth = render_closeup(seed=8, density_per_cm2=200, px_per_mm=STICKER_PPM, shape=STICKER_SHAPE,
+                                     pose=pose, shot_seed=4)
+    at = pose @ np.array([*STICKER_AT, 1.0])
+    # the same sticker on the same skin, seen in the re-shot
+    follow_up, _ = place_sticker(moved, px_per_mm=STICKER_PPM, centre_xy=(at[0], at[1]), rotation_deg=32.0,
+                                 marker_id=3, seed=1, noise_sigma=2.0)
+    result = analyse_closeup(follow_up, baseline=baseline)
+    assert result.alignment["ok"] and result.alignment["quality"]["method"] == "fiducial"
+    corners = image_corners(STICKER_SHAPE)
+    error = transform_points(corners, result.transform) - transform_points(corners, truth.transform_to_canonical)
+    assert np.abs(error).max() < 1.5
+
+
+def test_a_sticker_stuck_elsewhere_falls_back_to_features(sticker_scene):
+    from tracker.phantoms.fiducial import place_sticker
+
+    plain, baseline, _, _ = sticker_scene
+    # same pose, but this visit's sticker sits turned by 40 degrees: the sticker transform is wrong
+    follow_up, _ = place_sticker(plain, px_per_mm=STICKER_PPM, centre_xy=STICKER_AT, rotation_deg=60.0,
+                                 marker_id=3, seed=1, noise_sigma=2.0)
+    result = analyse_closeup(follow_up, baseline=baseline)
+    assert result.alignment["quality"]["method"] != "fiducial"
+    assert result.alignment["quality"]["fiducial_correlation"] < 0.85
+    assert result.alignment["ok"]
+    corners = image_corners(STICKER_SHAPE)
+    assert np.abs(transform_points(corners, result.transform) - corners).max() < 2.0
+
+
+@pytest.mark.parametrize(("options", "match"), [({"scale_source": "fiducial", "px_per_mm": 100.0}, "scale_source"),
+                                                ({"marker_size_mm": 0.0}, "marker_size_mm"),
+                                                ({"marker_size_mm": float("nan")}, "marker_size_mm")])
+def test_bad_scale_options(closeup, options, match):
+    with pytest.raises(ValueError, match=match):
+        analyse_closeup(closeup[0], **options)

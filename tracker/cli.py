@@ -9,60 +9,24 @@ for bad input. Heavy modules are imported inside the commands so start-up stays 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tracker.cli_common import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, error_line, open_store
-
-
-def _emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, allow_nan=False, default=_json_default) + "\n")
-    sys.stdout.flush()
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _parse_polygon(text: str) -> list[tuple[float, float]]:
-    try:
-        points = [tuple(float(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"bad polygon {text!r}: use 'x,y;x,y;x,y'") from exc
-    if len(points) < 3 or any(len(p) != 2 for p in points):
-        raise argparse.ArgumentTypeError("a polygon needs at least 3 'x,y' points separated by ';'")
-    return points  # type: ignore[return-value]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+from tracker.cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    emit_json,
+    error_line,
+    finite,
+    open_store,
+    parse_polygon,
+    positive_float,
+    write_mask,
+)
 
 
 # --------------------------------------------------------------------------------------------- analyze
@@ -74,6 +38,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.mask_out and len(args.images) != 1:
         error_line("--mask-out takes exactly one image")
         return EXIT_USAGE
+    if not args.sticker_mm >= 0:
+        error_line("--sticker-mm must be a positive size in mm (or 0 to not look for the sticker)")
+        return EXIT_USAGE
     settings = Settings.from_env()
     failures = 0
     for image_path in args.images:
@@ -84,11 +51,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             failures += 1
             message = str(exc) if str(exc).startswith(str(image_path)) else f"{image_path}: {exc}"
             error_line(message)
-            _emit({"image": image_path, "error": message})
+            emit_json({"image": image_path, "error": message})
             continue
-        if args.mask_out and not _write_mask(args.mask_out, result.mask):
+        if args.mask_out and not write_mask(args.mask_out, result.mask):
             failures += 1
-        _emit(_finite(_analysis_record(image_path, decoded.pixels.shape, result)))
+        emit_json(finite(_analysis_record(image_path, decoded.pixels.shape, result)))
     return EXIT_BAD_INPUT if failures else EXIT_OK
 
 
@@ -99,7 +66,7 @@ def _analyse_pixels(pixels: Any, args: argparse.Namespace) -> Any:
 
     if args.kind == "closeup":
         return analyse_closeup(pixels, px_per_mm=args.px_per_mm, vellus_um=args.vellus_um,
-                               terminal_um=args.terminal_um)
+                               terminal_um=args.terminal_um, marker_size_mm=args.sticker_mm or None)
     roi = None
     if args.roi_polygon is not None:
         roi = np.asarray(args.roi_polygon, dtype=float)
@@ -121,6 +88,8 @@ def _analysis_record(image_path: str, shape: tuple[int, ...], result: Any) -> di
         "hair_coverage": metrics.pop("hair_coverage"),
         "vellus_fraction": metrics.pop("vellus_fraction", None),
         "quality": result.quality,
+        "px_per_mm": metrics.pop("px_per_mm", None),
+        "scale_source": metrics.pop("scale_source", None),  # manual | fiducial (the sticker) | null
     }
     record.update(metrics)
     record["uncertainty"] = result.uncertainty
@@ -129,18 +98,6 @@ def _analysis_record(image_path: str, shape: tuple[int, ...], result: Any) -> di
     if result.kind == "global":
         record["roi"] = result.parameters.get("roi")
     return record
-
-
-def _write_mask(path: str, mask: Any) -> bool:
-    import numpy as np
-    from PIL import Image
-
-    try:
-        Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(path)
-    except (OSError, ValueError) as exc:
-        error_line(f"{path}: could not write the mask ({exc})")
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------------------------------- align
@@ -178,9 +135,9 @@ def cmd_align(args: argparse.Namespace) -> int:
             record["out"] = args.out
         except (OSError, ValueError) as exc:
             error_line(f"{args.out}: could not write the warped image ({exc})")
-            _emit(_finite(record))
+            emit_json(finite(record))
             return EXIT_BAD_INPUT
-    _emit(_finite(record))
+    emit_json(finite(record))
     return EXIT_OK
 
 
@@ -239,6 +196,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         patient = create_patient(store, actor=actor, code=args.patient, display_name=args.name)
         print(f"created patient {patient.code}")
+    device_id = None
+    if args.device:
+        from tracker.cli_devices import find_profile
+
+        device_id = find_profile(store, args.device, actor=actor)["id"]
     treatments = [TreatmentInput(type=args.treatment, product=args.product, dose=args.dose)] if args.treatment else []
     visit_date = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
     visit = open_visit(store, patient.id, actor=actor, visit_date=visit_date, session_number=args.session,
@@ -250,6 +212,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             result = ingest_photo(
                 store, visit.id, path.read_bytes(), actor=actor, name=path.name, kind=kind, view_or_site=view,
                 px_per_mm=args.px_per_mm if kind == "closeup" else None,
+                device_profile_id=device_id if kind == "closeup" else None,
             )
             if result.duplicate:
                 print(f"{path.name}: already stored (photo {result.photo.id}), skipped")
@@ -331,16 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="measure hair in images (JSON Lines on stdout)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--px-per-mm", type=_positive_float, default=None, help="scale of close-ups")
+    p.add_argument("--px-per-mm", type=positive_float, default=None,
+                   help="scale of close-ups (default: the fiducial sticker's when one is in the photo)")
+    p.add_argument("--sticker-mm", type=float, default=2.54, metavar="MM",
+                   help="printed marker side of the fiducial sticker (default 2.54; 0: do not look for it)")
     p.add_argument("--kind", choices=("closeup", "global"), default="closeup")
     p.add_argument("--json", action="store_true", help="JSON Lines output (the default and only format)")
     p.add_argument("--mask-out", metavar="FILE", help="write the hair mask (255 = hair); one image only")
     p.add_argument("--roi", default="full", metavar="VIEW",
                    help="global: 'full' (whole image, default) or a view name for its default ROI")
-    p.add_argument("--roi-polygon", type=_parse_polygon, default=None, metavar="'x,y;x,y;...'",
+    p.add_argument("--roi-polygon", type=parse_polygon, default=None, metavar="'x,y;x,y;...'",
                    help="global: ROI polygon in pixels (overrides --roi)")
-    p.add_argument("--vellus-um", type=_positive_float, default=30.0, help="vellus below this width (um)")
-    p.add_argument("--terminal-um", type=_positive_float, default=60.0, help="terminal from this width (um)")
+    p.add_argument("--vellus-um", type=positive_float, default=30.0, help="vellus below this width (um)")
+    p.add_argument("--terminal-um", type=positive_float, default=60.0, help="terminal from this width (um)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("align", help="align MOVING to REFERENCE (JSON on stdout)")
@@ -376,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", type=int, help="session number in the series")
     p.add_argument("--kind", choices=("closeup", "global"), help="kind of every photo (default: from file names)")
     p.add_argument("--view", help="view or site of every photo (default: from file names)")
-    p.add_argument("--px-per-mm", type=_positive_float, help="scale of the close-ups")
+    p.add_argument("--px-per-mm", type=positive_float, help="scale of the close-ups (wins over --device)")
+    p.add_argument("--device", metavar="NAME|ID", help="device profile the close-ups were taken with")
     p.add_argument("--treatment", help="treatment type given at this visit, e.g. mesotherapy")
     p.add_argument("--product", default="")
     p.add_argument("--dose", default="")
@@ -398,10 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help=home_help)
     p.set_defaults(func=cmd_erase)
 
-    from tracker import cli_storage, cli_users
+    from tracker import cli_devices, cli_storage, cli_users
 
     cli_users.register(sub, home_help)
     cli_storage.register(sub, home_help)
+    cli_devices.register(sub, home_help)
     return parser
 
 

@@ -12,9 +12,21 @@ import numpy as np
 
 from tracker import PIPELINE_VERSION
 from tracker.imaging.quality import assess_quality, sharpness
-from tracker.imaging.uncertainty import bootstrap_ratio_sd, tile_sums
+from tracker.imaging.uncertainty import REPOSITION_MM, bootstrap_ratio_sd, border_turnover_sd, tile_sums
+from tracker.pipeline_scale import (
+    SCALE_CONFLICT,
+    SCALE_SOURCES,
+    STICKER_MM,
+    choose_scale,
+    find_sticker,
+    sticker_alignment,
+    sticker_field_mask,
+    sticker_summary,
+)
 
 KINDS = ("closeup", "global")
+__all__ = ["KINDS", "RETAKE_FLAGS", "SCALE_CONFLICT", "SCALE_SOURCES", "STICKER_MM", "PhotoAnalysis",
+           "analyse_closeup", "analyse_global", "choose_scale", "find_sticker", "sticker_field_mask"]
 
 #: Flags that mean "do not chart this figure: retake the photo (or correct it by hand)".
 RETAKE_FLAGS = frozenset(
@@ -35,6 +47,8 @@ _FLAG_TEXT = {
     "low_contrast": "hair and scalp hardly differ in this photo: retake with better light or focus",
     "alignment_failed": "could not align this photo to the baseline: the region compared may differ",
     "not_aligned": "could not confirm this is the same spot as the baseline photo: check the site marking",
+    "scale_conflict": "the given scale (px/mm) and the fiducial sticker's differ by more than 5 %: check the "
+                      "device profile or the sticker size",
 }
 
 
@@ -48,7 +62,9 @@ class PhotoAnalysis:
     metrics : dict
         JSON-ready figures (DESIGN section 4 names); ``None`` where not measurable.
     uncertainty : dict
-        Standard deviation per metric (``<metric>_sd``), from a bootstrap over image tiles.
+        Standard deviation per metric (``<metric>_sd``). Close-up count and density: the spread between
+        re-shots of the same site (:func:`tracker.imaging.uncertainty.border_turnover_sd`), with the tile
+        bootstrap's spread between fields as ``*_sampling_sd``; the others from a bootstrap over tiles.
     quality : dict
         ``{"retake": bool, "flags": [...], "reasons": [...], ...}`` from the quality gate, the
         measurement and the alignment.
@@ -119,8 +135,16 @@ def analyse_closeup(
     vellus_um: float = 30.0,
     terminal_um: float = 60.0,
     manual_alignment: Any = None,
+    scale_source: str | None = None,
+    marker_size_mm: float | None = STICKER_MM,
 ) -> PhotoAnalysis:
     """Analyse a trichoscopy close-up: hair count, density, widths, vellus share, coverage.
+
+    The printed fiducial sticker (:mod:`tracker.imaging.fiducial`), when in the photo, is always left out
+    of the analysed field (its printed pattern is not hair). Without a given ``px_per_mm`` its scale is
+    used (``scale_source`` "fiducial"); a given scale wins (manual or device) and the sticker checks it.
+    When the baseline shows a sticker too, the sticker gives the transform to the baseline (kept when the
+    skin around it correlates; otherwise feature matching runs, with the stickers masked out).
 
     Parameters
     ----------
@@ -136,25 +160,46 @@ def analyse_closeup(
         Width thresholds (clinics differ; DESIGN section 4).
     manual_alignment : tracker.imaging.align.Alignment, optional
         A transform to the baseline from points the clinician picked; replaces automatic alignment.
+    scale_source : {"manual", "device"}, optional
+        Where a given ``px_per_mm`` came from (default "manual"); ignored without ``px_per_mm``.
+    marker_size_mm : float or None
+        Printed marker side of the fiducial sticker (default :data:`STICKER_MM`); None: do not look for it.
+
+    Returns
+    -------
+    PhotoAnalysis
+        ``metrics`` and ``parameters`` carry ``px_per_mm`` (the scale used, or None) and ``scale_source``
+        ("manual", "device", "fiducial" or None); ``parameters["fiducial"]`` what the sticker search
+        found. Flags: ``no_scale`` (density null), ``scale_conflict`` (given and sticker scale differ by
+        more than :data:`SCALE_CONFLICT`).
     """
     from tracker.imaging.hair import measure_closeup
 
     if px_per_mm is not None and not px_per_mm > 0:
         raise ValueError(f"px_per_mm must be positive, got {px_per_mm}")
+    if scale_source is not None and scale_source not in ("manual", "device"):
+        raise ValueError(f"scale_source of a given scale must be 'manual' or 'device', got {scale_source!r}")
+    if marker_size_mm is not None and not (np.isfinite(marker_size_mm) and marker_size_mm > 0):
+        raise ValueError(f"marker_size_mm must be positive, got {marker_size_mm}")
     if baseline_sharpness is None and baseline is not None:
         baseline_sharpness = sharpness(baseline)
     gate = assess_quality(image, kind="closeup", reference_sharpness=baseline_sharpness)
-    measurement = measure_closeup(image, px_per_mm=px_per_mm, vellus_um=vellus_um, terminal_um=terminal_um)
+    sticker = find_sticker(image, marker_size_mm=marker_size_mm)
+    scale, source, scale_flags = choose_scale(px_per_mm, scale_source, sticker)
+    field_mask = sticker_field_mask(sticker, image.shape)
+    measurement = measure_closeup(image, px_per_mm=scale, field_mask=field_mask, vellus_um=vellus_um,
+                                  terminal_um=terminal_um)
     # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
     # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
-    alignment, align_flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup",
-                                    manual=manual_alignment)
+    alignment, align_flags = _align_closeup(baseline, image, sticker, field_mask, marker_size_mm,
+                                            manual=manual_alignment)
     metrics = measurement.metrics()
     metrics.setdefault("hair_count", measurement.hair_count)
-    metrics["px_per_mm"] = px_per_mm
-    flags = list(measurement.flags) + align_flags + ([] if px_per_mm else ["no_scale"])
+    metrics["px_per_mm"] = scale
+    metrics["scale_source"] = source
+    flags = list(measurement.flags) + align_flags + scale_flags + ([] if scale else ["no_scale"])
     quality = _merge_quality(gate.as_dict(), flags)
-    uncertainty = _closeup_uncertainty(image.shape, measurement, px_per_mm, vellus_um)
+    uncertainty = _closeup_uncertainty(image.shape, measurement, scale, vellus_um, field_mask)
     return PhotoAnalysis(
         kind="closeup",
         metrics=metrics,
@@ -163,9 +208,33 @@ def analyse_closeup(
         transform=None if alignment is None else alignment.matrix,
         alignment=None if alignment is None else alignment.as_dict(),
         mask=measurement.mask,
-        parameters={"px_per_mm": px_per_mm, "vellus_um": vellus_um, "terminal_um": terminal_um},
-        detections=_detections(measurement.hairs, px_per_mm),
+        parameters={"px_per_mm": scale, "scale_source": source, "given_px_per_mm": px_per_mm,
+                    "vellus_um": vellus_um, "terminal_um": terminal_um, "marker_size_mm": marker_size_mm,
+                    "fiducial": sticker_summary(sticker)},
+        detections=_detections(measurement.hairs, scale),
     )
+
+
+def _align_closeup(
+    baseline: np.ndarray | None, image: np.ndarray, sticker: Any, field_mask: np.ndarray | None,
+    marker_size_mm: float | None, *, manual: Any = None,
+) -> tuple[Any, list[str]]:
+    """Manual points > the two stickers' transform (when the skin agrees) > feature matching."""
+    if manual is not None or baseline is None:
+        return _align(baseline, image, failure_flag="not_aligned", preset="closeup", manual=manual)
+    base_sticker = find_sticker(baseline, marker_size_mm=marker_size_mm) if sticker is not None else None
+    base_mask = sticker_field_mask(base_sticker, baseline.shape)
+    tried = None
+    if sticker is not None and sticker.found and base_sticker is not None and base_sticker.found:
+        alignment, tried = sticker_alignment(baseline, image, base_sticker, sticker, base_mask, field_mask)
+        if alignment is not None:
+            return alignment, []
+    # A sticker is a strong feature that may sit elsewhere at each visit: match on the skin only.
+    masks = {"reference_mask": base_mask, "moving_mask": field_mask}
+    alignment, flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup", **masks)
+    if tried is not None:
+        alignment.quality["fiducial_correlation"] = tried
+    return alignment, flags
 
 
 def _detections(hairs: tuple[dict, ...], px_per_mm: float | None) -> tuple[dict[str, Any], ...]:
@@ -183,12 +252,13 @@ def _detections(hairs: tuple[dict, ...], px_per_mm: float | None) -> tuple[dict[
 
 
 def _closeup_uncertainty(
-    shape: tuple[int, ...], measurement: Any, px_per_mm: float | None, vellus_um: float
+    shape: tuple[int, ...], measurement: Any, px_per_mm: float | None, vellus_um: float,
+    field_mask: np.ndarray | None = None,
 ) -> dict[str, float | None]:
     hairs = measurement.hairs
     points = np.array([[h["x"], h["y"]] for h in hairs], np.float64).reshape(-1, 2)
     widths = np.array([h["width_px"] for h in hairs], np.float64)
-    counts = tile_sums(shape, pixel_values=measurement.mask, points=points)
+    counts = tile_sums(shape, field_mask=field_mask, pixel_values=measurement.mask, points=points)
     result: dict[str, float | None] = {
         "hair_coverage_sd": bootstrap_ratio_sd(counts["pixels"], counts["area"]),
         "hair_count_sd": None,
@@ -196,13 +266,22 @@ def _closeup_uncertainty(
         "mean_shaft_width_um_sd": None,
         "vellus_fraction_sd": None,
     }
+    # Count and density: the noise between re-shots of the same site (hairs entering and leaving at the
+    # image edge), which a change between visits must exceed. The tile bootstrap (the spread between
+    # different fields of the scalp, 3.4-6.3x larger on re-shot phantoms) is kept as *_sampling_sd.
+    from tracker.imaging.hair import ASSUMED_PX_PER_MM
+
+    weights = np.array([h.get("weight", 1.0) for h in hairs], np.float64)
+    turnover = border_turnover_sd(points, shape, weights=weights,
+                                  reposition_px=REPOSITION_MM * (px_per_mm or ASSUMED_PX_PER_MM))
+    total_area = float(counts["area"].sum())
+    result["hair_count_sd"] = turnover
     count_sd = bootstrap_ratio_sd(counts["points"], counts["area"])
-    if count_sd is not None:
-        total_area = float(counts["area"].sum())
-        result["hair_count_sd"] = count_sd * total_area
-        if px_per_mm:
-            px_per_cm2 = (px_per_mm * 10.0) ** 2
-            result["density_per_cm2_sd"] = count_sd * px_per_cm2
+    result["hair_count_sampling_sd"] = None if count_sd is None else count_sd * total_area
+    if px_per_mm:
+        px_per_cm2 = (px_per_mm * 10.0) ** 2
+        result["density_per_cm2_sd"] = turnover / total_area * px_per_cm2
+        result["density_per_cm2_sampling_sd"] = None if count_sd is None else count_sd * px_per_cm2
     if px_per_mm and len(widths):
         widths_um = widths / px_per_mm * 1000.0
         width_sums = tile_sums(shape, points=points, point_values=widths_um)["points"]

@@ -46,3 +46,16 @@ from tracker.services.roi import current_roi, set_roi  # noqa: E402
 
 __all__ += ["correct_analysis", "current_marks", "current_roi", "latest_correction", "list_corrections",
             "preview_correction", "set_roi"]
+from tracker.services.devices import (  # noqa: E402
+    create_device_profile,
+    get_device_profile,
+    list_device_profiles,
+    measure_ruler_photo,
+    retire_device_profile,
+)
+
+__all__ += ["create_device_profile", "get_device_profile", "list_device_profiles", "measure_ruler_photo",
+            "retire_device_profile"]
+from tracker.services.patients import EDITABLE_FIELDS, PatientOverview, patient_overview, update_patient  # noqa: E402
+
+__all__ += ["EDITABLE_FIELDS", "PatientOverview", "patient_overview", "update_patient"]

@@ -17,7 +17,7 @@ from tracker.imaging.decode import DecodedImage, decode_image, encode_clean
 from tracker.imaging.roi import GLOBAL_VIEWS
 from tracker.pipeline import PhotoAnalysis, analyse_closeup, analyse_global
 from tracker.services.access import Actor, audit, missing, require_clinical, require_patient_access
-from tracker.store import Analysis, Photo, Store, Visit
+from tracker.store import Analysis, DeviceProfile, Photo, Store, Visit
 
 SCALE_SOURCES = ("fiducial", "device", "manual")
 _SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -56,6 +56,7 @@ def ingest_photo(
     view_or_site: str,
     px_per_mm: float | None = None,
     scale_source: str | None = None,
+    device_profile_id: int | None = None,
 ) -> IngestResult:
     """Decode an upload safely and store it under a visit.
 
@@ -64,17 +65,31 @@ def ingest_photo(
     row ever points at a missing blob. The same original uploaded again for the same patient is
     recognised (by its sha256) and not duplicated.
 
+    Scale of a close-up, by precedence: ``px_per_mm`` typed in (``scale_source`` "manual" unless said
+    otherwise) > the device profile ``device_profile_id`` it was taken with ("device"; the profile is
+    recorded either way) > the fiducial sticker, found when the photo is analysed ("fiducial") > none.
+
     Raises
     ------
     tracker.errors.ImageRejected
         The data is not an acceptable image (the message names ``name``).
+    ValueError
+        A bad scale, an unknown scale source, a retired device profile.
+    tracker.errors.NotFound
+        No device profile with that id.
     """
     require_clinical(actor)
     validate_view(kind, view_or_site)
-    if px_per_mm is not None and not px_per_mm > 0:
+    if px_per_mm is not None and not (np.isfinite(px_per_mm) and px_per_mm > 0):
         raise ValueError(f"px/mm must be positive, got {px_per_mm}")
     if scale_source is not None and scale_source not in SCALE_SOURCES:
         raise ValueError(f"scale source must be one of {', '.join(SCALE_SOURCES)}")
+    if scale_source == "fiducial":
+        raise ValueError("the fiducial scale is measured when the photo is analysed, not given at upload")
+    if device_profile_id is not None:
+        device = _usable_device(store, device_profile_id)
+        if px_per_mm is None:
+            px_per_mm, scale_source = device.px_per_mm, "device"
     if px_per_mm is not None and scale_source is None:
         scale_source = "manual"
     settings = store.settings
@@ -107,12 +122,24 @@ def ingest_photo(
             captured_at=_camera_time(decoded.captured_at),
             px_per_mm=px_per_mm,
             scale_source=scale_source if px_per_mm is not None else None,
+            device_profile_id=device_profile_id,
         )
         session.add(photo)
         session.commit()
     audit(store, actor, "upload", object_type="photo", object_id=photo.id,
-          details={"visit_id": visit_id, "kind": kind, "view_or_site": view_or_site})
+          details={"visit_id": visit_id, "kind": kind, "view_or_site": view_or_site,
+                   "scale_source": photo.scale_source, "device_profile_id": device_profile_id})
     return IngestResult(photo=photo, duplicate=False)
+
+
+def _usable_device(store: Store, profile_id: int) -> DeviceProfile:
+    with store.session() as session:
+        device = session.get(DeviceProfile, int(profile_id))
+    if device is None:
+        raise NotFound(f"no device profile with id {profile_id}")
+    if device.retired:
+        raise ValueError(f"device profile {device.name!r} is retired: choose a current one")
+    return device
 
 
 def _camera_time(value: dt.datetime | None) -> dt.datetime | None:
@@ -215,8 +242,14 @@ def _analyse(
         raise ValueError("this photo is the baseline of its view/site: there is nothing to align it to")
     base_pixels = None if base.id == photo.id else _pixels(store, base)
     if photo.kind == "closeup":
-        result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm, baseline=base_pixels,
-                                 manual_alignment=manual_alignment)
+        # A typed-in or device scale is given; a fiducial one is measured again (it is the photo's own).
+        given = photo.scale_source in ("manual", "device") or (
+            photo.px_per_mm is not None and photo.scale_source is None)
+        result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm if given else None,
+                                 scale_source=(photo.scale_source or "manual") if given else None,
+                                 baseline=base_pixels, manual_alignment=manual_alignment)
+        if not given:
+            _record_found_scale(store, photo, result)
     else:
         result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels,
                                 roi=roi, baseline_roi=None if base.id == photo.id else _stored_roi(store, base.id),
@@ -224,6 +257,20 @@ def _analyse(
     if extra_parameters:
         result = dataclasses.replace(result, parameters={**result.parameters, **extra_parameters})
     return _save_analysis(store, photo, base, result)
+
+
+def _record_found_scale(store: Store, photo: Photo, result: PhotoAnalysis) -> None:
+    """Keep the photo's scale in step with what its newest analysis found (the sticker's, or none)."""
+    scale, source = result.metrics.get("px_per_mm"), result.metrics.get("scale_source")
+    if source != "fiducial":
+        scale, source = None, None
+    if (photo.px_per_mm, photo.scale_source) == (scale, source):
+        return
+    with store.session() as session:
+        row = session.get(Photo, photo.id)
+        row.px_per_mm, row.scale_source = scale, source
+        session.commit()
+    photo.px_per_mm, photo.scale_source = scale, source
 
 
 def _stored_roi(store: Store, photo_id: int) -> np.ndarray | None:
