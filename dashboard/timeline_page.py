@@ -7,18 +7,7 @@ import streamlit as st
 from dashboard.state import get_store, patient_picker, require_actor
 from tracker.reports.charts import progress_chart
 from tracker.services import timeline
-
-
-def _change_sentence(frame, metric: str, what: str) -> str | None:
-    charted = frame[~frame["retake"] & frame["change_from_baseline_pct"].notna()]
-    if len(charted) < 2:
-        return None
-    last = charted.iloc[-1]
-    change = float(last["change_from_baseline_pct"])
-    beyond = bool(last["change_exceeds_noise"]) if last["change_exceeds_noise"] is not None else False
-    verdict = "beyond measurement noise" if beyond else "within measurement noise"
-    return (f"**{last['view_or_site']}**: {what} {change:+.1f} % since the first session "
-            f"({last['visit_date']:%d %b %Y}, {verdict}).")
+from tracker.services.reports import summary_sentences
 
 
 def render() -> None:
@@ -36,15 +25,18 @@ def render() -> None:
         return
     closeups = frame[frame["kind"] == "closeup"]
     globals_ = frame[frame["kind"] == "global"]
-    for part, metric, what in ((closeups, "density_per_cm2", "density"), (globals_, "hair_coverage", "coverage")):
-        for _site, group in part.groupby("view_or_site", sort=True):
-            sentence = _change_sentence(group, metric, what)
-            if sentence:
-                st.markdown(sentence)
+    st.markdown("\n".join(f"- {sentence}" for sentence in summary_sentences(frame)))
+    st.caption("Bars: ± measurement noise (1 sd). ◇ with a %: change since the first visit beyond measurement "
+               "noise. Hollow grey: photo flagged for retake, not charted. Dashed lines: sessions.")
     if not closeups.empty:
         metric = "density_per_cm2" if closeups["density_per_cm2"].notna().any() else "hair_count"
         st.subheader("Close-ups: hair density")
         st.altair_chart(progress_chart(closeups, metric=metric), width="stretch")
+        shafts = [m for m in ("mean_shaft_width_um", "vellus_fraction") if closeups[m].notna().any()]
+        if shafts:
+            st.subheader("Close-ups: shaft width and vellus share")
+            for column, shaft_metric in zip(st.columns(len(shafts)), shafts, strict=True):
+                column.altair_chart(progress_chart(closeups, metric=shaft_metric), width="stretch")
     if not globals_.empty:
         st.subheader("Global views: hair coverage")
         st.altair_chart(progress_chart(globals_, metric="hair_coverage"), width="stretch")

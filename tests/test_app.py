@@ -83,7 +83,7 @@ def test_clinician_progress_shows_demo_charts(monkeypatch, demo_store):
     assert at.title[0].value == "Progress"
     assert "DEMO-001" in _texts(at)
     assert "hair density" in _texts(at).lower() and "coverage" in _texts(at).lower()
-    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.get("vega_lite_chart")) == 4  # density, width, vellus share, coverage
     assert len(at.dataframe[0].value) == 12  # 6 visits x 2 photos
     at.sidebar.selectbox[0].select_index(1).run()
     assert "DEMO-002" in _texts(at)

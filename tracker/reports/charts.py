@@ -14,6 +14,21 @@ METRIC_LABELS = {
 }
 
 
+#: The metric each kind's change-from-baseline columns refer to (as in tracker.services.timeline).
+CHANGE_METRIC = {"closeup": "density_per_cm2", "global": "hair_coverage"}
+
+
+def _beyond_noise(data: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Charted rows whose change from the first visit exceeds noise, when the change refers to METRIC."""
+    if not {"change_exceeds_noise", "change_from_baseline_pct", "kind"} <= set(data.columns):
+        return data.iloc[0:0]
+    refers = data["kind"].map(CHANGE_METRIC) == metric
+    beyond = data["change_exceeds_noise"].fillna(False).astype(bool)
+    rows = data[refers & beyond & ~data["retake"]].copy()
+    rows["change_label"] = rows["change_from_baseline_pct"].map(lambda v: f"{v:+.0f} %")
+    return rows
+
+
 def progress_chart(frame: pd.DataFrame, *, metric: str, title: str | None = None) -> alt.LayerChart:
     """Line chart of one metric across visits, one line per view/site, with error bars and sessions.
 
@@ -26,7 +41,11 @@ def progress_chart(frame: pd.DataFrame, *, metric: str, title: str | None = None
         Column to chart (a key of :data:`METRIC_LABELS`).
 
     Photos flagged for retake are not joined by the line: they appear as hollow grey marks so the
-    clinician sees a photo was taken but not charted.
+    clinician sees a photo was taken but not charted. When ``metric`` is the one the timeline's change
+    columns refer to (``change_metric``, by default the primary metric of the kinds in the frame), points
+    whose change from the first visit exceeds measurement noise (``change_exceeds_noise``) get a black
+    diamond and their change in %, e.g. ``+12 %``; dashed rules mark the sessions, with the treatments
+    given in their tooltip.
     """
     if metric not in METRIC_LABELS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRIC_LABELS)}")
@@ -64,12 +83,22 @@ def progress_chart(frame: pd.DataFrame, *, metric: str, title: str | None = None
         .mark_point(shape="circle", filled=False, color="grey", size=90)
         .encode(x=x, y=f"{metric}:Q", tooltip=tooltip)
     )
-    sessions = data.drop_duplicates("visit_date")
-    rules = alt.Chart(sessions).mark_rule(color="#bbbbbb", strokeDash=[3, 3]).encode(x=x)
+    if "change_from_baseline_pct" in data:
+        tooltip.append(alt.Tooltip("change_from_baseline_pct:Q", title="Change vs first (%)", format="+.1f"))
+    beyond = _beyond_noise(data, metric)
+    marks = alt.Chart(beyond).encode(x=x, y=f"{metric}:Q", tooltip=tooltip)
+    beyond_marks = marks.mark_point(shape="diamond", size=260, filled=False, strokeWidth=2, color="black")
+    beyond_text = marks.mark_text(dy=-16, fontSize=11, fontWeight="bold", color="black").encode(
+        text="change_label:N")
+    sessions = data.drop_duplicates("visit_date").copy()
+    if "treatments" not in sessions:
+        sessions["treatments"] = ""
+    rules = alt.Chart(sessions).mark_rule(color="#bbbbbb", strokeDash=[3, 3]).encode(
+        x=x, tooltip=[alt.Tooltip("session:N", title="Session"), alt.Tooltip("treatments:N", title="Treatments")])
     labels = (
         alt.Chart(sessions)
         .mark_text(align="left", dx=3, dy=-4, color="#777777", fontSize=11)
         .encode(x=x, y=alt.value(8), text="session:N")
     )
-    chart = alt.layer(rules, labels, bars, line, retakes).properties(height=280)
+    chart = alt.layer(rules, labels, bars, line, retakes, beyond_marks, beyond_text).properties(height=280)
     return chart.properties(title=title) if title else chart
