@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 from tests.bad_inputs import (
     BadInput,
@@ -34,6 +34,7 @@ from tracker.imaging.decode import (
     read_image_file,
     to_grey,
 )
+from tracker.imaging.frame import fast_jpeg_pixels, jpeg_complete, orient
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -622,3 +623,105 @@ def _mutations(draw, source: bytes) -> bytes:
 def test_mutated_bytes_decode_or_reject(source: str, data: st.DataObject) -> None:
     original = small_jpeg(24, 32) if source == "jpeg" else small_png(24, 32)
     _check_decodes_or_rejects(data.draw(_mutations(original)))
+
+
+# --------------------------------------------------------------------------- the fast JPEG path (issue 7)
+
+def _photo_like(height: int = 96, width: int = 128, seed: int = 3) -> np.ndarray:
+    """Smooth gradients plus noise: every DCT coefficient and chroma upsampling step matters."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 255 // width, yy * 255 // height, (xx + yy) * 255 // (width + height)], axis=2)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def _jpeg_variants() -> dict[str, bytes]:
+    rgb = Image.fromarray(_photo_like())
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    thumb = _save(Image.fromarray(_photo_like(24, 32)), "JPEG")  # its EOI sits inside the EXIF segment
+    with_thumb = bytearray(_save(rgb, "JPEG", quality=90))
+    app1 = b"Exif\x00\x00" + exif.tobytes() + thumb
+    with_thumb[2:2] = b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1
+    return {
+        "baseline_420": _save(rgb, "JPEG", quality=90),
+        "baseline_444": _save(rgb, "JPEG", quality=95, subsampling=0),
+        "progressive": _save(rgb, "JPEG", quality=90, progressive=True),
+        "restart_markers": _save(rgb, "JPEG", quality=90, restart_marker_blocks=1),
+        "grey": _save(rgb.convert("L"), "JPEG", quality=90),
+        "exif_rotated": _save(rgb, "JPEG", quality=90, exif=exif),
+        "thumbnail_in_exif": bytes(with_thumb),
+        "trailing_bytes": _save(rgb, "JPEG", quality=90) + b"SEFH trailer of a phone\x00\x01",
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(_jpeg_variants()))
+def test_fast_jpeg_decode_gives_pillows_pixels(variant: str) -> None:
+    data = _jpeg_variants()[variant]
+    img = Image.open(io.BytesIO(data))
+    assert jpeg_complete(data)
+    assert fast_jpeg_pixels(data, img) is not None  # the fast path is taken for these
+    truth = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    decoded = decode_image(data, name=f"{variant}.jpg")
+    assert_array_equal(decoded.pixels, truth)
+    assert decoded.pixels.flags.c_contiguous and decoded.pixels.flags.owndata
+
+
+@pytest.mark.parametrize("variant", ["baseline_420", "progressive", "thumbnail_in_exif", "restart_markers"])
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9, -2])
+def test_truncated_jpeg_is_left_to_pillow_and_rejected(variant: str, keep: float) -> None:
+    data = _jpeg_variants()[variant]
+    cut = data[:keep] if keep < 0 else data[: int(len(data) * keep)]
+    assert not jpeg_complete(cut)
+    assert fast_jpeg_pixels(cut, Image.open(io.BytesIO(cut))) is None
+    with pytest.raises(ImageRejected, match="truncated or corrupt"):
+        decode_image(cut, name="cut.jpg")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xff\xd8", b"\xff\xd8\xff\xd9", b"\xff\xd8\xff\xe0\x00\x01", b"\xff\xd8\xff\xe0\xff\xff\x00",
+     b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xda\x00\x08abcdef"],
+    ids=["empty", "soi_only", "no_scan", "short_length", "length_past_end", "png", "scan_without_end"],
+)
+def test_jpeg_complete_refuses_incomplete_structures(data: bytes) -> None:
+    assert not jpeg_complete(data)
+
+
+@pytest.mark.parametrize("mode", ["CMYK"])
+def test_fast_path_leaves_other_modes_to_pillow(mode: str) -> None:
+    data = _save(Image.fromarray(_photo_like()).convert(mode), "JPEG", quality=95)
+    assert fast_jpeg_pixels(data, Image.open(io.BytesIO(data))) is None
+    truth = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert_array_equal(decode_image(data).pixels, truth)
+
+
+@pytest.mark.parametrize("orientation", range(0, 10))
+@pytest.mark.parametrize("channels", [None, 3])
+def test_orient_matches_pillows_exif_transpose(orientation: int, channels: int | None) -> None:
+    stored = _photo_like(5, 7)
+    if channels is None:
+        stored = np.ascontiguousarray(stored[..., 0])
+    before = stored.copy()
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    img.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(img))
+    assert_array_equal(orient(stored, orientation), expected)
+    assert_array_equal(stored, before)  # input not mutated
+
+
+def test_import_tracker_caps_opencv_allocations() -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    code = ("import tracker, os, cv2, numpy as np\n"
+            "from tests.bad_inputs import png_bomb\n"
+            "print(os.environ['OPENCV_IO_MAX_IMAGE_PIXELS'])\n"
+            "try:\n    cv2.imdecode(np.frombuffer(png_bomb(11000, 10000), np.uint8), cv2.IMREAD_COLOR)\n"
+            "except cv2.error:\n    print('refused')\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == [str(100_000_000), "refused"], out.stderr

@@ -1,4 +1,4 @@
-"""What a decoded Pillow frame holds: 8-bit RGB pixels, source bit depth, lossiness, EXIF facts.
+"""What a decoded frame holds: 8-bit RGB pixels, source bit depth, lossiness, EXIF facts, orientation.
 
 Internal helper of :func:`tracker.imaging.decode.decode_image`, which opens, limits and loads the image
 and then uses these functions on the (possibly not yet loaded) Pillow image:
@@ -9,7 +9,11 @@ and then uses these functions on the (possibly not yet loaded) Pillow image:
 * :func:`to_rgb_array` brings every pixel mode to a fresh C-contiguous (H, W, 3) uint8 RGB array: alpha
   and colour-key transparency are composited onto white, 16-bit and 32-bit integer grey is scaled by
   ``/ 257``, float grey is scaled from [0, 1], [0, 255] or 16-bit range, everything else goes through
-  Pillow's ``convert("RGB")`` (CMYK, YCbCr, palette, bilevel, ...).
+  Pillow's ``convert("RGB")`` (CMYK, YCbCr, palette, bilevel, ...);
+* :func:`fast_jpeg_pixels` decodes the pixels of a complete 8-bit RGB or grey JPEG with
+  ``cv2.imdecode`` (measured on a 12 MP photo: 69 ms against 140-160 ms for Pillow's load + copy, and
+  the same pixels), EXIF orientation ignored; anything else returns None and Pillow decodes it;
+* :func:`orient` is the one orientation rule, applied to the pixels of both decoders.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["LOSSY_FORMATS", "bit_depth", "exif_facts", "is_lossy", "to_rgb_array"]
+__all__ = ["LOSSY_FORMATS", "bit_depth", "exif_facts", "fast_jpeg_pixels", "is_lossy", "jpeg_complete", "orient",
+            "to_rgb_array"]
 
 #: Pillow formats that are always lossy-compressed (WEBP and TIFF depend on the file).
 LOSSY_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "AVIF"})
@@ -179,3 +185,121 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
         grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
         return _grey_to_rgb(grey)
     return np.array(img.convert("RGB"), dtype=np.uint8, copy=True, order="C")
+
+
+# A JPEG marker inside or after entropy-coded data: 0xFF followed by anything but a stuffed zero, a
+# restart marker (RST0-7) or another 0xFF (fill byte).
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_SOS, _EOI = 0xDA, 0xD9
+_CV2_FLAGS = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """Whether the first JPEG image in ``data`` is structurally whole: every segment, then an EOI.
+
+    libjpeg (in ``cv2.imdecode``) fills a truncated stream with grey and only warns, where Pillow
+    raises; a stream that this walk cannot follow to its end marker is therefore left to Pillow.
+    Marker segments are skipped by their length and entropy-coded data by searching for the next
+    real marker, so EOI bytes inside an EXIF thumbnail or a comment are never mistaken for the end.
+    For an MPO file this checks the first (primary) image, the one that is decoded.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+
+    Returns
+    -------
+    bool
+        False for anything unusual (no SOI, a marker out of place, a length past the end, no EOI).
+    """
+    size = len(data)
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    pos, scanned = 2, False
+    while True:
+        if scanned:
+            match = _JPEG_MARKER.search(data, pos)
+            if match is None:
+                return False
+            pos = match.start()
+        while pos < size and data[pos] == 0xFF and pos + 1 < size and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes before a marker
+        if pos + 2 > size or data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == _EOI:
+            return scanned
+        if marker == 0xD8 or marker == 0x01 or 0xD0 <= marker <= 0xD7 or pos + 4 > size:
+            return False  # no length-less marker is expected here
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > size:
+            return False
+        pos += 2 + length
+        scanned = scanned or marker == _SOS
+
+
+def fast_jpeg_pixels(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """The stored (not yet oriented) pixels of a plain JPEG, decoded by ``cv2.imdecode``; else None.
+
+    Used only for a JPEG or MPO whose Pillow mode is ``RGB`` or ``L`` (8-bit; CMYK and YCCK go to
+    Pillow) and whose first image is complete (:func:`jpeg_complete`). Both libraries decode with
+    libjpeg-turbo's defaults, so the pixels equal Pillow's. The size must match the header Pillow
+    read (and checked against the pixel limit); ``OPENCV_IO_MAX_IMAGE_PIXELS`` (set by
+    :mod:`tracker.imaging.decode`) caps what OpenCV may allocate in any case.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    img : PIL.Image.Image
+        The same file opened by Pillow (header read, pixels not loaded); not modified.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), dtype uint8, or None
+        RGB pixels, C-contiguous, a fresh array; None when Pillow must decode the file.
+    """
+    if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L") or not jpeg_complete(data):
+        return None
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _CV2_FLAGS)
+    except cv2.error:
+        return None
+    width, height = img.size
+    if pixels is None or pixels.shape != (height, width, 3) or pixels.dtype != np.uint8:
+        return None
+    return np.ascontiguousarray(pixels)
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to stored pixels, as ``PIL.ImageOps.exif_transpose`` does.
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (H, W, C) or (H, W)
+        Pixels as stored in the file; not modified.
+    orientation : int
+        EXIF orientation; 1 (or anything outside 2..8) leaves the pixels as they are.
+
+    Returns
+    -------
+    ndarray
+        Upright pixels: the input itself for orientation 1, else a new C-contiguous array (5-8 swap
+        height and width).
+    """
+    if orientation == 2:
+        return cv2.flip(pixels, 1)  # mirrored left-right
+    if orientation == 3:
+        return cv2.rotate(pixels, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(pixels, 0)  # mirrored top-bottom
+    if orientation == 5:
+        return np.ascontiguousarray(np.swapaxes(pixels, 0, 1))  # transpose
+    if orientation == 6:
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return np.ascontiguousarray(np.swapaxes(pixels, 0, 1)[::-1, ::-1])  # transverse
+    if orientation == 8:
+        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return pixels

@@ -1,0 +1,462 @@
+"""Speed benchmark (issue 7): every figure as a ratio measured in one run, with its target beside it.
+
+Sections (all on by default; ``--only NAME ...`` picks some):
+
+``decode``    12 MP photo-like JPEGs (q90): the decode floor ``cv2.imdecode`` (full and half size), the
+              tracker's :func:`tracker.imaging.decode.decode_image`, and Pillow's open + exif_transpose +
+              convert + copy (the decode path before issue 7) for reference.
+``analysis``  :func:`tracker.pipeline.analyse_closeup` and :func:`analyse_global` on a 12 MP follow-up
+              with its 12 MP baseline, decode included, as ratios to the decode floor
+              (targets: close-up <= 4x, global align + measure <= 3x).
+``workers``   a 12-photo follow-up visit (6 global views + 6 close-up sites, sample-size photos, the
+              baseline visit analysed beforehand) through the service layer: ingest, then
+              :func:`tracker.services.batch.analyse_visit` with 1 and 2 workers (target >= 1.7x).
+``memory``    peak resident memory of one 12 MP analysis (decode of photo and baseline + analysis) in a
+              child process (its VmHWM), minus a child that only imports (target <= 400 MB).
+``timeline``  the Progress page's server-side time (streamlit AppTest, logged in as a clinician) with 10
+              vs 1,000 patients of 20 visits each (2 analysed photos per visit, rows seeded in bulk
+              through SQLAlchemy from one analysed visit); also :func:`timeline` and
+              :func:`list_patients` called directly (target: 1,000 <= 1.2x 10).
+``cli``       ``tracker analyze`` on 20 images in one call vs 20 calls (start-up cost).
+
+The 12 MP phantoms take minutes to render, so they are cached (``--cache``, default a folder in the
+temp dir). Machines shared with other jobs are noisy: every figure is a median over repeats, and
+ratios of figures measured in the same run are what to compare.
+
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/speed.py [--quick] [--only decode analysis ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_images"
+SECTIONS = ("decode", "analysis", "workers", "memory", "timeline", "cli")
+SHAPE_12MP = (3000, 4000)
+CLOSEUP_PX_PER_MM = 300.0  # a 13 x 10 mm dermoscope field at 12 MP
+GLOBAL_VIEWS = ("vertex", "frontal", "temporal_left", "temporal_right", "occipital", "midline_part")
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn`` over ``repeats`` runs after ``warmup`` unmeasured runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def line(label: str, value: str, target: str = "") -> None:
+    print(f"  {label:<58} {value:>16}   {target}", flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+# ----------------------------------------------------------------------------------------- test images
+def _jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def photos_12mp(cache: Path) -> dict[str, Path]:
+    """12 MP JPEGs (q90): close-up baseline + follow-up (re-shot, more hairs), vertex baseline + follow-up."""
+    from tracker.phantoms.closeup import render_closeup
+    from tracker.phantoms.series import vertex_pose
+    from tracker.phantoms.vertex import render_vertex
+
+    cache.mkdir(parents=True, exist_ok=True)
+    h, w = SHAPE_12MP
+    renders = {
+        "closeup_base": lambda: render_closeup(seed=11, shot_seed=1, px_per_mm=CLOSEUP_PX_PER_MM, shape=SHAPE_12MP,
+                                               density_per_cm2=150)[0],
+        "closeup_follow": lambda: render_closeup(seed=11, shot_seed=2, px_per_mm=CLOSEUP_PX_PER_MM,
+                                                 shape=SHAPE_12MP, density_per_cm2=175)[0],
+        "vertex_base": lambda: render_vertex(seed=11, hair_seed=1, shape=SHAPE_12MP, thinning=0.55)[0],
+        # The sample series' pose model, scaled from its 1600 x 1200 frame to 12 MP.
+        "vertex_follow": lambda: render_vertex(
+            seed=11, hair_seed=2, shape=SHAPE_12MP, thinning=0.45, brightness=1.1,
+            pose=_scaled_pose(vertex_pose(np.random.default_rng(7), (1200, 1600)), w / 1600.0))[0],
+    }
+    paths = {}
+    for name, render in renders.items():
+        path = cache / f"{name}-{w}x{h}-q90.jpg"
+        if not path.exists():
+            print(f"  (rendering {path.name} once; cached in {cache})", flush=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(_jpeg(render()))
+            tmp.replace(path)
+        paths[name] = path
+    return paths
+
+
+def _scaled_pose(pose: np.ndarray, s: float) -> np.ndarray:
+    scale = np.diag([s, s, 1.0])
+    m = scale @ pose @ np.linalg.inv(scale)
+    return m / m[2, 2]
+
+
+# --------------------------------------------------------------------------------------------- decode
+def _pillow_path(data: bytes) -> np.ndarray:
+    """The decode path before issue 7: Pillow open + exif_transpose + convert + array copy."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return np.array(ImageOps.exif_transpose(img).convert("RGB"), dtype=np.uint8, copy=True)
+
+
+def bench_decode(paths: dict[str, Path], repeats: int) -> float:
+    """Print decode figures; return the floor (median cv2.imdecode seconds over the test photos)."""
+    from tracker.imaging.decode import decode_image
+
+    print("\n[decode] 12 MP JPEG q90, median ms over the 4 test photos")
+    blobs = [p.read_bytes() for p in paths.values()]
+
+    def each(fn: Callable[[bytes], object]) -> float:
+        return statistics.median(median_time(lambda d=d: fn(d), repeats) for d in blobs)
+
+    floor = each(lambda d: cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_COLOR))
+    half = each(lambda d: cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_REDUCED_COLOR_2))
+    ours = each(lambda d: decode_image(d))
+    pillow = each(_pillow_path)
+    line("cv2.imdecode (the floor)", f"{floor * 1e3:.0f} ms")
+    line("cv2.imdecode reduced 2 (half size)", f"{half * 1e3:.0f} ms")
+    line("tracker decode_image", f"{ours * 1e3:.0f} ms = {ours / floor:.2f}x floor")
+    line("Pillow open+transpose+convert+copy (decode before issue 7)", f"{pillow * 1e3:.0f} ms = "
+         f"{pillow / floor:.2f}x floor")
+    return floor
+
+
+# ------------------------------------------------------------------------------------------- analysis
+def bench_analysis(paths: dict[str, Path], floor: float, repeats: int) -> None:
+    from tracker.imaging.decode import read_image_file
+    from tracker.pipeline import analyse_closeup, analyse_global
+
+    print(f"\n[analysis] 12 MP follow-up against its 12 MP baseline, decode of both included, median of {repeats}")
+    results = {}
+
+    def closeup() -> None:
+        image = read_image_file(paths["closeup_follow"]).pixels
+        baseline = read_image_file(paths["closeup_base"]).pixels
+        results["closeup"] = analyse_closeup(image, px_per_mm=CLOSEUP_PX_PER_MM, baseline=baseline)
+
+    def global_() -> None:
+        image = read_image_file(paths["vertex_follow"]).pixels
+        baseline = read_image_file(paths["vertex_base"]).pixels
+        results["global"] = analyse_global(image, view="vertex", baseline=baseline)
+
+    t_closeup = median_time(closeup, repeats, warmup=0)
+    t_global = median_time(global_, repeats, warmup=0)
+    c, g = results["closeup"], results["global"]
+    line("close-up analysis (quality, hairs, alignment, uncertainty)",
+         f"{t_closeup:.2f} s = {t_closeup / floor:.1f}x", f"target <= 4x decode: {verdict(t_closeup <= 4 * floor)}")
+    line(f"  hairs {c.metrics.get('hair_count')}, aligned {bool(c.alignment and c.alignment.get('ok'))}", "")
+    line("global align + measure", f"{t_global:.2f} s = {t_global / floor:.1f}x",
+         f"target <= 3x decode: {verdict(t_global <= 3 * floor)}")
+    line(f"  coverage {g.metrics.get('hair_coverage', float('nan')):.3f}, "
+         f"aligned {bool(g.alignment and g.alignment.get('ok'))}", "")
+
+
+# -------------------------------------------------------------------------------------------- workers
+def _distinct_jpeg(path: Path, salt: int) -> bytes:
+    """The photo with invisible +-1 noise, so that each copy has its own sha256 (uploads are deduplicated)."""
+    from tracker.imaging.decode import read_image_file
+
+    rgb = read_image_file(path).pixels.astype(np.int16)
+    rgb += np.random.default_rng(salt).integers(-1, 2, rgb.shape, dtype=np.int16)
+    return _jpeg(np.clip(rgb, 0, 255).astype(np.uint8), 92)
+
+
+def _visit_files(folder: Path, salt: int) -> list[tuple[str, str, bytes]]:
+    files = [("global", view, _distinct_jpeg(folder / "vertex.jpg", salt + i)) for i, view in enumerate(GLOBAL_VIEWS)]
+    files += [("closeup", f"site-{i + 1}", _distinct_jpeg(folder / "closeup-vertex-1.jpg", salt + 10 + i))
+              for i in range(6)]
+    return files
+
+
+def bench_workers(repeats: int) -> None:
+    from tracker.config import Settings
+    from tracker.services import Actor, create_patient, ingest_photo, open_visit
+    from tracker.services.batch import analyse_visit
+    from tracker.store import Store
+
+    print(f"\n[workers] a 12-photo follow-up visit (sample-size photos), service layer, median of {repeats}")
+    actor = Actor.system("bench")
+    base_files = _visit_files(SAMPLES / "DEMO-001" / "visit-1_2026-01-12", 100)
+    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory(prefix="speed-workers-") as tmp:
+        store = Store(Settings.from_env(Path(tmp) / "home"))
+        for rep in range(repeats):
+            for workers in (1, 2):
+                patient = create_patient(store, actor=actor, code=f"W{workers}-{rep}", display_name="Bench")
+                first = open_visit(store, patient.id, actor=actor, visit_date=dt.date(2026, 1, 12))
+                for kind, view, data in base_files:
+                    ingest_photo(store, first.id, data, actor=actor, name=f"{view}.jpg", kind=kind,
+                                 view_or_site=view, px_per_mm=200.0 if kind == "closeup" else None)
+                analyse_visit(store, first.id, actor=actor, workers=2)  # the baseline visit, not timed
+                files = _visit_files(SAMPLES / "DEMO-001" / "visit-2_2026-02-09", 1000 * rep + 500)
+                visit = open_visit(store, patient.id, actor=actor, visit_date=dt.date(2026, 2, 9))
+                start = time.perf_counter()
+                for kind, view, data in files:
+                    ingest_photo(store, visit.id, data, actor=actor, name=f"{view}.jpg", kind=kind,
+                                 view_or_site=view, px_per_mm=200.0 if kind == "closeup" else None)
+                ingested = time.perf_counter()
+                outcomes = analyse_visit(store, visit.id, actor=actor, workers=workers)
+                done = time.perf_counter()
+                if not all(o.ok for o in outcomes):
+                    raise RuntimeError([o.error for o in outcomes if not o.ok])
+                runs[workers].append((ingested - start, done - ingested))
+    ingest = statistics.median(r[0] for r in runs[1] + runs[2])
+    one = statistics.median(r[1] for r in runs[1])
+    two = statistics.median(r[1] for r in runs[2])
+    line("ingest 12 photos (serial, same for both)", f"{ingest:.2f} s")
+    line("analyse_visit, 1 worker", f"{one:.2f} s")
+    line("analyse_visit, 2 workers", f"{two:.2f} s")
+    line("speed-up of the analysis, 2 vs 1 workers", f"{one / two:.2f}x",
+         f"target >= 1.7x: {verdict(one / two >= 1.7)}")
+    line("speed-up of ingest + analysis, 2 vs 1 workers", f"{(ingest + one) / (ingest + two):.2f}x",
+         f"target >= 1.7x: {verdict((ingest + one) / (ingest + two) >= 1.7)}")
+
+
+# --------------------------------------------------------------------------------------------- memory
+_MEMORY_CHILD = r"""
+import sys
+import numpy as np
+from tracker.imaging.decode import read_image_file
+from tracker.pipeline import analyse_closeup, analyse_global
+import tracker.imaging.hair, tracker.imaging.align, tracker.imaging.coverage, tracker.imaging.hair_region
+kind, image, baseline = sys.argv[1:4]
+if kind == "closeup":
+    analyse_closeup(read_image_file(image).pixels, px_per_mm=float(sys.argv[4]),
+                    baseline=read_image_file(baseline).pixels)
+elif kind == "global":
+    analyse_global(read_image_file(image).pixels, view="vertex", baseline=read_image_file(baseline).pixels)
+# VmHWM: this process's peak resident set (ru_maxrss would carry the parent's peak across fork + exec).
+print([int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")][0])
+"""
+
+
+def _child_peak_mb(*args: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, *args], capture_output=True, text=True, env=env,
+                         check=True, cwd=REPO)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # kB
+
+
+def bench_memory(paths: dict[str, Path]) -> None:
+    print("\n[memory] peak resident memory of one 12 MP analysis (child process VmHWM - import-only child)")
+    imports = _child_peak_mb("imports", "-", "-")
+    line("child that only imports", f"{imports:.0f} MB")
+    pairs = (("closeup", "closeup_follow", "closeup_base"), ("global", "vertex_follow", "vertex_base"))
+    for kind, image, base in pairs:
+        peak = _child_peak_mb(kind, str(paths[image]), str(paths[base]), str(CLOSEUP_PX_PER_MM))
+        line(f"{kind} analysis with its baseline (decode of both included)", f"{peak - imports:.0f} MB",
+             f"target <= 400 MB: {verdict(peak - imports <= 400)}")
+
+
+# ------------------------------------------------------------------------------------------- timeline
+def _seed_bulk(store, n_patients: int, visits: int, template: dict) -> None:
+    """``n_patients`` x ``visits`` visits, each with the template's photos and analyses, inserted in bulk."""
+    from sqlalchemy import func as sql_func
+    from sqlalchemy import insert, select
+
+    from tracker.store import Analysis, Patient, Photo, Treatment, Visit
+
+    with store.session() as session, session.begin():
+        start_patient = session.scalar(select(sql_func.coalesce(sql_func.max(Patient.id), 0))) + 1
+        start_visit = session.scalar(select(sql_func.coalesce(sql_func.max(Visit.id), 0))) + 1
+        start_photo = session.scalar(select(sql_func.coalesce(sql_func.max(Photo.id), 0))) + 1
+        start_analysis = session.scalar(select(sql_func.coalesce(sql_func.max(Analysis.id), 0))) + 1
+        patients, visit_rows, treatments, photos, analyses = [], [], [], [], []
+        pid, vid, phid, aid = start_patient, start_visit, start_photo, start_analysis
+        for n in range(n_patients):
+            patients.append({"id": pid, "code": f"BULK-{pid:06d}", "display_name": f"Bulk Patient {n}",
+                             "birth_year": 1960 + n % 40, "sex": "F" if n % 2 else "M"})
+            first_photo: dict[int, int] = {}
+            for v in range(visits):
+                visit_rows.append({"id": vid, "patient_id": pid, "session_number": v + 1,
+                                   "visit_date": dt.date(2024, 1, 1) + dt.timedelta(days=28 * v)})
+                treatments.append({"visit_id": vid, "type": "mesotherapy", "product": "cocktail", "dose": "2 ml"})
+                for k, (photo, analysis) in enumerate(template["pairs"]):
+                    photos.append({**photo, "id": phid, "visit_id": vid,
+                                   "sha256_original": f"{phid:064x}"})
+                    base = first_photo.setdefault(k, phid)
+                    analyses.append({**analysis, "id": aid, "photo_id": phid, "baseline_photo_id": base})
+                    phid += 1
+                    aid += 1
+                vid += 1
+            pid += 1
+        for model, rows in ((Patient, patients), (Visit, visit_rows), (Treatment, treatments), (Photo, photos),
+                            (Analysis, analyses)):
+            for i in range(0, len(rows), 5000):
+                session.execute(insert(model), rows[i:i + 5000])
+
+
+def _template(store, actor) -> dict:
+    """Rows of one analysed visit (a vertex photo and a close-up) to copy."""
+    from sqlalchemy import select
+
+    from tracker.services import create_patient, ingest_photo, open_visit
+    from tracker.services.batch import analyse_visit
+    from tracker.store import Analysis, Photo
+
+    patient = create_patient(store, actor=actor, code="TEMPLATE", display_name="Template")
+    visit = open_visit(store, patient.id, actor=actor, visit_date=dt.date(2024, 1, 1))
+    folder = SAMPLES / "DEMO-001" / "visit-1_2026-01-12"
+    ingest_photo(store, visit.id, (folder / "vertex.jpg").read_bytes(), actor=actor, name="vertex.jpg",
+                 kind="global", view_or_site="vertex")
+    ingest_photo(store, visit.id, (folder / "closeup-vertex-1.jpg").read_bytes(), actor=actor, name="c.jpg",
+                 kind="closeup", view_or_site="vertex-1", px_per_mm=200.0)
+    analyse_visit(store, visit.id, actor=actor, workers=1)
+    skip = {"id", "visit_id", "photo_id", "baseline_photo_id", "sha256_original"}
+    pairs = []
+    with store.session() as session:
+        for photo in session.scalars(select(Photo).where(Photo.visit_id == visit.id).order_by(Photo.id)):
+            analysis = session.scalar(select(Analysis).where(Analysis.photo_id == photo.id))
+            pairs.append(({c.key: getattr(photo, c.key) for c in Photo.__table__.columns if c.key not in skip},
+                          {c.key: getattr(analysis, c.key) for c in Analysis.__table__.columns if c.key not in skip}))
+    return {"pairs": pairs}
+
+
+def _page_time(home: Path, username: str, password: str, repeats: int) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["TRACKER_HOME"] = str(home)
+    for name in ("TRACKER_DATABASE_URL", "TRACKER_STORAGE_URL"):
+        os.environ.pop(name, None)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    if at.error:
+        raise RuntimeError(f"login failed: {at.error[0].value}")
+    at.switch_page("dashboard/pages/progress.py").run()
+    if at.exception:
+        raise RuntimeError(at.exception)
+    if not at.get("vega_lite_chart") and not at.get("arrow_vega_lite_chart"):
+        raise RuntimeError("the Progress page drew no chart: " + "; ".join(str(i.value) for i in at.info))
+    return median_time(lambda: at.run(), repeats)
+
+
+def bench_timeline(repeats: int, sizes: tuple[int, int] = (10, 1000), visits: int = 20) -> None:
+    from tracker.accounts import create_user
+    from tracker.config import Settings
+    from tracker.services import Actor, list_patients, timeline
+    from tracker.store import Store
+
+    print(f"\n[timeline] Progress page with {sizes[0]} vs {sizes[1]} patients x {visits} visits x 2 analysed photos,"
+          f" median of {repeats}")
+    actor = Actor.system("bench")
+    clinician = Actor(username="clinician", role="clinician")
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="speed-timeline-") as tmp:
+        template_store = Store(Settings.from_env(Path(tmp) / "template"))
+        template = _template(template_store, actor)
+        template_store.close()
+        for n in sizes:
+            home = Path(tmp) / f"home-{n}"
+            store = Store(Settings.from_env(home))
+            start = time.perf_counter()
+            _seed_bulk(store, n, visits, template)
+            seeded = time.perf_counter() - start
+            password = "a long enough passphrase 42"
+            create_user(store, username="admin", role="admin", password=password, actor=actor)
+            create_user(store, username="clinician", role="clinician", password=password, actor=actor)
+            first = list_patients(store, actor=clinician)[0]["id"]
+            page = _page_time(home, "clinician", password, repeats)
+            direct = median_time(lambda s=store, f=first: timeline(s, f, actor=clinician, audited=False), repeats * 3)
+            listing = median_time(lambda s=store: list_patients(s, actor=clinician), repeats * 3)
+            figures[n] = (page, direct, listing)
+            line(f"{n} patients (seeded in {seeded:.1f} s)", f"page {page * 1e3:.0f} ms",
+                 f"timeline() {direct * 1e3:.1f} ms, list_patients() {listing * 1e3:.1f} ms")
+            store.close()
+    small, large = figures[sizes[0]], figures[sizes[1]]
+    line(f"Progress page, {sizes[1]} vs {sizes[0]} patients", f"{large[0] / small[0]:.2f}x",
+         f"target <= 1.2x: {verdict(large[0] / small[0] <= 1.2)}")
+    line(f"timeline() alone, {sizes[1]} vs {sizes[0]} patients", f"{large[1] / small[1]:.2f}x")
+    line(f"list_patients() alone (the patient picker), {sizes[1]} vs {sizes[0]}", f"{large[2] / small[2]:.2f}x")
+
+
+# ------------------------------------------------------------------------------------------------ cli
+def bench_cli(repeats: int) -> None:
+    print(f"\n[cli] tracker analyze on 20 sample close-ups (1280 x 1024): one call vs 20 calls, median of {repeats}")
+    tracker = Path(sys.executable).with_name("tracker")
+    command = [str(tracker)] if tracker.exists() else [sys.executable, "-m", "tracker.cli"]
+    with tempfile.TemporaryDirectory(prefix="speed-cli-") as tmp:
+        images = []
+        sources = sorted(SAMPLES.glob("DEMO-*/visit-*/closeup-vertex-1.jpg"))
+        for i in range(20):
+            path = Path(tmp) / f"img{i:02d}.jpg"
+            path.write_bytes(sources[i % len(sources)].read_bytes())
+            images.append(str(path))
+
+        def run(args: list[str]) -> None:
+            subprocess.run(command + ["analyze", "--px-per-mm", "200", *args], check=True, capture_output=True)
+
+        one_call = median_time(lambda: run(images), repeats, warmup=0)
+        calls = median_time(lambda: [run([image]) for image in images], repeats, warmup=0)
+        startup = median_time(lambda: subprocess.run(command + ["--help"], check=True, capture_output=True),
+                              repeats * 3)
+    per_image = one_call / 20
+    overhead = (calls - one_call) / 19
+    line("20 images in one call", f"{one_call:.2f} s ({per_image:.2f} s/image)")
+    line("20 calls of one image", f"{calls:.2f} s = {calls / one_call:.2f}x")
+    line("cost of one more call (start-up + first-use imports)", f"{overhead:.2f} s",
+         f"= {overhead / per_image:.0%} of one image's analysis (not dominating: < 100 %): "
+         f"{verdict(overhead < per_image)}")
+    line("`tracker --help` (bare start-up)", f"{startup * 1e3:.0f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "tracker-speed-bench-v1",
+                        help="folder for the rendered 12 MP phantoms")
+    parser.add_argument("--patients", type=int, nargs=2, default=(10, 1000), metavar=("SMALL", "LARGE"))
+    args = parser.parse_args(argv)
+    repeats = 2 if args.quick else 5
+    print(f"speed benchmark (issue 7), {'quick' if args.quick else 'full'} run, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    paths = photos_12mp(args.cache) if {"decode", "analysis", "memory"} & set(args.only) else {}
+    floor = None
+    if "decode" in args.only or "analysis" in args.only:
+        floor = bench_decode(paths, repeats * 2)
+    if "analysis" in args.only:
+        bench_analysis(paths, floor, 1 if args.quick else 3)
+    if "workers" in args.only:
+        bench_workers(1 if args.quick else 3)
+    if "memory" in args.only:
+        bench_memory(paths)
+    if "timeline" in args.only:
+        bench_timeline(repeats, tuple(args.patients))
+    if "cli" in args.only:
+        bench_cli(1 if args.quick else 3)
+    print(json.dumps({"load_average_at_end": round(os.getloadavg()[0], 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
