@@ -227,3 +227,16 @@ def test_hairs_cut_by_the_field_edge_are_weighted(hairs, expected, weights):
     m = measure_closeup(img)
     assert m.hair_count == expected
     assert sorted(h["weight"] for h in m.hairs) == weights
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.0, 3.0])
+def test_without_a_scale_the_count_follows_the_hairs_seen(zoom):
+    """A device with a narrower field shows the same hairs wider in pixels: the count must not change."""
+    shape = (int(300 * zoom), int(500 * zoom))
+    hairs = [(((60 + 90 * i) * zoom, 50 * zoom), ((60 + 90 * i + 25 * (i % 3)) * zoom, 250 * zoom), 12 * zoom)
+             for i in range(5)]
+    img, truth = draw(hairs, shape=shape)
+    m = measure_closeup(img)
+    assert m.hair_count == 5
+    assert_allclose(m.mean_shaft_width_px, 12 * zoom, rtol=0.12)
+    assert_allclose(m.hair_coverage, truth.mean(), atol=0.01)

@@ -18,13 +18,14 @@ Pipeline (DESIGN sections 4-5):
    spurs pruned, bends split, straight continuations paired at junctions, a follicular unit of 2-4
    hairs from one opening counts 2-4, one broken shaft is one hair); pale wisps far below the field's
    typical hair contrast (of the same polarity: dark or light shafts) are dropped;
-4b. hairs cut by the field's edge are weighted (:func:`_weigh_border_hairs`, an unbiased counting frame:
-   one cut end 1/2, both ends cut 0) so hairs whose exit lies outside are not counted;
+4b. hairs cut by the field's edge are weighted (:func:`tracker.imaging.hair_units.weigh_border_hairs`, an
+   unbiased counting frame: one cut end 1/2, both ends cut 0) so hairs whose exit lies outside are not counted;
 5. width of a hair = median over its skeleton of ``2 * distance_to_background - 0.5`` (calibrated on
    rendered anti-aliased shafts of known width, see tests/test_hair.py: within about 1 px for 3-20 px).
 
-Without a scale (``px_per_mm=None``) the size limits assume :data:`ASSUMED_PX_PER_MM` (a 70x handheld
-trichoscope field of 1280 px is about 5 mm wide); metrics that need millimetres are then ``None``.
+Without a scale (``px_per_mm=None``) a first pass assumes :data:`ASSUMED_PX_PER_MM`; the size limits are
+then set from the hairs seen, so that the field's typical shaft is :data:`SELF_SCALE_MM` wide
+(:func:`_scale_from_widths`; devices differ in field size). Metrics that need millimetres are ``None``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from tracker.imaging.hair_graph import (  # noqa: F401 (the *_DEG constants are 
     count_hairs,
 )
 from tracker.imaging.hair_segment import close_grooves, drop_blobs, fill_small_holes, hysteresis
+from tracker.imaging.hair_units import drop_pale, weigh_border_hairs
 from tracker.imaging.normalise import as_float_image, flat_field
 
 __all__ = ["ASSUMED_PX_PER_MM", "HairMeasurement", "hair_mask", "measure_closeup"]
@@ -76,6 +78,10 @@ EDGE_PX = 3.0
 #: of the mean against 24.6 % for the one-sided dark flat field), though it helps grey / white / blond
 #: hair and dark skin on phantoms (count MAPE 25.7 -> 18.3 %, r 0.56 -> 0.81). See the issue 3 notes.
 TWO_SIDED = False
+#: Without a scale, size limits assume the field's median shaft width is this (mm); 0 = fixed assumption.
+SELF_SCALE_MM = 0.08
+#: Percentile of the skeleton's widths taken as the field's typical shaft width (tips and spurs are thin).
+SELF_SCALE_PCT = 75.0
 #: Grooves inside a shaft narrower than this (mm) are closed (a sheen as bright as the skin).
 GROOVE_MM = 0.025
 #: Rims on either side of a closed groove are at most this share of the closed shaft's half width.
@@ -180,50 +186,23 @@ def _mask_from_contrast(c: np.ndarray, fm: np.ndarray, px: float) -> tuple[np.nd
     return mask & fm, float(np.percentile(cc[fm], 99.9))
 
 
-def _drop_pale(found: list[dict]) -> list[dict]:
-    """Drop pale wisps (pigment halos, skin furrows) against the field's real shafts of the same polarity.
+def _scale_from_widths(mask: np.ndarray, px: float) -> float | None:
+    """Size-limit scale (px/mm) at which the field's median shaft width is :data:`SELF_SCALE_MM`.
 
-    Dark and light (grey / white) shafts are judged apart: a white hair among black ones has a lower
-    colour contrast than they have, yet it is a hair.
+    Without a scale, the widths and lengths looked for follow the hairs actually seen (a device with a
+    wider field shows thinner hairs in pixels). A high percentile (:data:`SELF_SCALE_PCT`; tips and spurs
+    are thin) of ``2 * distance - 0.5`` over the skeleton of the first-pass mask is the field's typical
+    width; the result is kept within 0.6-2.5 x ``px``.
     """
-    out = []
-    for sign in (-1, 1):
-        group = [h for h in found if h.get("polarity", -1) == sign]
-        if not group:
-            continue
-        ref = found if len(group) < 3 else group
-        floor = MIN_REL_CONTRAST * float(np.percentile([h["contrast"] for h in ref], 90))
-        out += [h for h in group if h["contrast"] >= floor]
-    return out
-
-
-def _weigh_border_hairs(found: list[dict], fm: np.ndarray) -> tuple[dict, ...]:
-    """Weight each hair by the chance that its exit lies in the field (an unbiased counting frame).
-
-    A hair whose every end lies inside the field (or that leaves a unit's shared opening inside it)
-    weighs 1. A hair cut by the field's edge at one free end weighs 1/2: its exit is inside when the
-    part beyond the edge is the tip and outside when it is the root, and over a field both happen
-    equally often (every hair stream entering the field on one side leaves it on the other). A hair cut
-    at both ends passes through the field: its exit is outside, weight 0. The exit estimate of a
-    weighted hair must lie in the field.
-    """
-    h, w = fm.shape
-    padded = np.zeros((h + 2, w + 2), np.uint8)
-    padded[1:-1, 1:-1] = fm
-    to_edge = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    out = []
-    for hair in found:
-        if not fm[int(round(hair["y"])), int(round(hair["x"]))]:
-            continue
-        cut = sum(
-            to_edge[int(round(y)), int(round(x))] <= r + EDGE_PX for x, y, r in hair.get("free_ends", ())
-        )
-        weight = 1.0 if cut == 0 else (0.5 if cut == 1 or hair.get("unit_exit") else 0.0)
-        if hair.get("unit_exit") and cut == 1:
-            weight = 1.0
-        if weight > 0:
-            out.append({**{k: v for k, v in hair.items() if k != "free_ends"}, "weight": weight})
-    return tuple(out)
+    if mask.sum() < 50:
+        return None
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigmaX=max(1.0, SKELETON_SMOOTH_MM * px))
+    skel = skeletonize(soft >= 0.5)
+    if skel.sum() < 30:
+        return None
+    width = float(np.percentile(2.0 * dist[skel] - 0.5, SELF_SCALE_PCT))
+    return float(np.clip(width / SELF_SCALE_MM, 0.6 * px, 2.5 * px))
 
 
 def _banner_rows(img: np.ndarray) -> np.ndarray:
@@ -333,6 +312,12 @@ def measure_closeup(
             raise ImageRejected("the whole field is covered by a text overlay")
     c, luma = _contrast(img, px, fm)
     mask, peak = _mask_from_contrast(c, fm, px)
+    if scale is None and SELF_SCALE_MM:
+        est = _scale_from_widths(mask, px)
+        if est is not None and abs(est / px - 1.0) > 0.1:
+            px = est
+            c, luma = _contrast(img, px, fm)
+            mask, peak = _mask_from_contrast(c, fm, px)
 
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
     # Skeletonise a slightly smoothed mask: ragged edges would otherwise sprout spurs counted as hairs.
@@ -340,8 +325,8 @@ def measure_closeup(
     skel = skeletonize(soft >= 0.5)
     found = count_hairs(skel, dist, min_length_px=MIN_LENGTH_MM * px, max_gap_px=MAX_GAP_MM * px, contrast=c,
                         luminance=luma)
-    found = _drop_pale(found)
-    hairs = _weigh_border_hairs(found, fm)
+    found = drop_pale(found, min_rel_contrast=MIN_REL_CONTRAST)
+    hairs = tuple(weigh_border_hairs(found, fm, edge_px=EDGE_PX))
 
     weights = np.array([h["weight"] for h in hairs], dtype=float)
     n = int(np.floor(weights.sum() + 0.5))
