@@ -538,3 +538,102 @@ def test_a_correlation_that_cannot_be_computed_refuses():
     assert correlation_reason(float("nan"), 0.85, 500) is not None
     assert correlation_reason(0.9, 0.85, 500) is None
     assert correlation_reason(0.8, 0.85, 500) is not None
+
+
+# ------------------------------------------------------------------------------------------------
+# low-texture photos enlarged from few pixels (issue 4: wrong accepts of enlarged dermoscopy)
+
+
+def lesion_scene(seed: int) -> np.ndarray:
+    """A 200x150 'lesion on smooth skin' (texture only in the lesion) enlarged 7.5x, like a small dermoscopy
+    image brought to 1500 px: the corners of a view are extrapolated from the lesion's detail."""
+    rng = np.random.default_rng(seed)
+    h, w = 150, 200
+    yy, xx = np.mgrid[:h, :w].astype(float)
+    skin = 200 + 10 * (xx / w) - 8 * (yy / h) + cv2.GaussianBlur(rng.normal(0, 5, (h, w)), (0, 0), 2.0)
+    r = np.hypot((xx - 100 - rng.uniform(-10, 10)) / 1.3, yy - 75 - rng.uniform(-10, 10))
+    spots = cv2.GaussianBlur(rng.normal(0, 1, (h, w)), (0, 0), 0.8)
+    blob = np.clip(1.2 - r / 28, 0, 1)
+    grey = skin * (1 - 0.55 * blob) - 120 * blob * spots
+    small = np.clip(np.stack([grey, grey * 0.8, grey * 0.75], -1), 0, 255).astype(np.uint8)
+    return cv2.resize(small, (1500, 1125), interpolation=cv2.INTER_CUBIC)
+
+
+def lesion_pair(seed: int, *, gamma: float = 1.35) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference view and a zoomed-out, rotated, tilted, darker (gamma) and noisy re-shot; true H."""
+    src = lesion_scene(seed)
+    shape = (750, 1000)
+    a_r = view_matrix(src.shape, shape)
+    a_m = view_matrix(src.shape, shape, -18.0, 0.76, (60.0, -40.0), (-0.055, 0.027))
+    ref = render(src, a_r, shape)
+    mov = render(src, a_m, shape).astype(np.float64)
+    noise = np.random.default_rng(seed).normal(0, 3, mov.shape)
+    mov = np.clip(255 * (mov / 255.0) ** gamma * 1.1 + noise, 0, 255).astype(np.uint8)
+    h = np.linalg.inv(a_r) @ a_m
+    return ref, mov, h / h[2, 2]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_low_texture_enlarged_pair_is_right_or_refused(seed):
+    """Before the tone-matched ECC and the split-half check, these were accepted 2.2 and 2.6 px off."""
+    ref, mov, h_true = lesion_pair(seed)
+    result = align_images(ref, mov, preset="closeup")
+    if result.ok:
+        assert_corners(result.matrix, h_true, mov.shape, atol=1.0)
+        assert result.quality["corner_uncertainty_px"] <= 1.0
+    else:
+        assert "detail" in result.reason
+
+
+def test_gamma_change_does_not_bias_ecc():
+    """ECC's correlation ignores gain and offset but not gamma: without tone matching, ECC on this smooth
+    pair converges to a transform that correlates better than the truth, 2+ px off at the corners."""
+    from tracker.imaging.refine import ecc_refinement
+
+    ref, mov, h_true = lesion_pair(4)
+    grey = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (ref, mov)]
+    full = [np.full(g.shape, 255, np.uint8) for g in grey]
+    c = image_corners(mov.shape)
+    start = h_true @ np.array([[1, 0, 2.0], [0, 1, -1.5], [0, 0, 1.0]])  # a feature answer a little off
+    out = ecc_refinement(grey[0], full[0], grey[1], full[1], start)
+    assert out["refined_matrix"] is not None
+    err = np.linalg.norm(transform_points(c, out["refined_matrix"]) - transform_points(c, h_true), axis=1)
+    assert err.max() < 0.6
+
+
+@pytest.mark.parametrize(("gamma", "gain"), [(1.4, 1.0), (0.7, 0.8), (1.0, 1.3)])
+def test_matched_intensities_undoes_a_tone_curve(gamma, gain):
+    from tracker.imaging.refine import matched_intensities
+
+    ref = cv2.cvtColor(render(source("coffee"), view_matrix(source("coffee").shape, VIEW), VIEW), cv2.COLOR_RGB2GRAY)
+    mov = np.clip(255 * gain * (ref / 255.0) ** gamma, 0, 255).astype(np.uint8)
+    mask = np.full(VIEW, 255, np.uint8)
+    before = mov.copy()
+    out = matched_intensities(ref, mask, mov, mask, np.eye(3))
+    np.testing.assert_array_equal(mov, before)  # input not mutated
+    unclipped = (ref > 10) & (ref < 180)
+    assert np.abs(out[unclipped].astype(int) - ref[unclipped].astype(int)).mean() < 1.5
+    assert np.abs(mov[unclipped].astype(int) - ref[unclipped].astype(int)).mean() > 5
+
+
+def test_split_half_uncertainty_is_small_on_detail_and_large_when_extrapolated():
+    from tracker.imaging.refine import split_half_uncertainty
+
+    ref, mov, h_true = make_pair("astronaut", angle=10.0, zoom=1.1)
+    grey = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (ref, mov)]
+    full = [np.full(g.shape, 255, np.uint8) for g in grey]
+    textured = split_half_uncertainty(grey[0], full[0], grey[1], full[1], h_true)
+    assert 0 <= textured < 0.3
+    # Only a 60x60 patch of the reference may be compared: the corners are extrapolated far.
+    patch = np.zeros_like(full[0])
+    patch[210:270, 290:350] = 255
+    extrapolated = split_half_uncertainty(grey[0], patch, grey[1], full[1], h_true)
+    assert extrapolated > 3 * textured and extrapolated > 0.5
+
+
+@pytest.mark.parametrize(("value", "refused"), [(0.3, False), (1.0, False), (1.01, True), (float("inf"), True),
+                                                (float("nan"), True)])
+def test_uncertainty_reason(value, refused):
+    from tracker.imaging.align_policy import uncertainty_reason
+
+    assert (uncertainty_reason(value) is not None) == refused

@@ -23,6 +23,7 @@ __all__ = [
     "ecc_decision",
     "required_correlation",
     "resolve_limits",
+    "uncertainty_reason",
 ]
 
 #: Plausibility limits, measured between size-normalised frames (the "global" preset).
@@ -49,6 +50,11 @@ ECC_DISAGREE_GAIN = 0.005
 #: re-shots, where the camera-fixed vignette pulls ECC towards the identity) and the feature answer stays.
 STRONG_INLIERS = 60
 STRONG_INLIER_RATIO = 0.35
+#: Largest corner uncertainty accepted (px of MOVING at its own resolution, at most 1000 px on the long side;
+#: see :func:`tracker.imaging.refine.split_half_uncertainty`). The split-half figure under-estimated the true
+#: corner error by up to 2.5x on low-texture photos (dermoscopy enlarged 7.5x), so 1 px keeps accepted
+#: corners within the 2-3 px a comparison tolerates; measured on well-textured photos it is 0.01-0.5 px.
+MAX_CORNER_UNCERTAINTY = 1.0  # not applied by align_images yet (see its corner_uncertainty_px)
 #: Kind-specific presets. "global": phone photos of a view, framed alike at every visit. "closeup":
 #: dermoscope re-shots of a marked site, re-framed freely (any rotation, zoom 1/3-3) and close to a
 #: similarity (contact plate), so a similarity model backs up the homography when matches are few; when
@@ -158,6 +164,8 @@ def ecc_decision(
         Plain-language reason for "refuse", else None.
     """
     shift, rho_r, long_side = ecc["corner_shift"], ecc["refined_correlation"], ecc["long_side"]
+    if "matched_refined_correlation" in ecc:  # compare on tone-matched grey levels, as ECC optimised them
+        correlation, rho_r = ecc["matched_correlation"], ecc["matched_refined_correlation"]
     strong = inliers >= STRONG_INLIERS and inlier_ratio >= STRONG_INLIER_RATIO
     disagree = rho_r > correlation + ECC_DISAGREE_GAIN and shift > ECC_MAX_CORNER_SHIFT * long_side
     if disagree and not strong and refuse_disagreement:
@@ -213,5 +221,23 @@ def correlation_reason(correlation: float, needed: float, inliers: int) -> str |
             f"the aligned photos do not look alike (correlation {correlation:.2f}, need {needed} with "
             f"{inliers} feature matches): the match may be accidental, or hair or other moving parts "
             "were not masked out"
+        )
+    return None
+
+
+def uncertainty_reason(uncertainty: float, limit: float = MAX_CORNER_UNCERTAINTY) -> str | None:
+    """Plain-language reason to refuse unless the corner uncertainty is at most ``limit``, else None.
+
+    Parameters
+    ----------
+    uncertainty : float
+        From :func:`tracker.imaging.refine.split_half_uncertainty` (px; inf or NaN refuse).
+    limit : float, default ``MAX_CORNER_UNCERTAINTY``
+        Largest accepted value (px).
+    """
+    if not uncertainty <= limit:  # NaN refuses
+        return (
+            f"the photos hold too little detail to place the whole image reliably (its corners are uncertain "
+            f"by {uncertainty:.1f} px, limit {limit} px): pick corresponding points by hand"
         )
     return None
