@@ -138,3 +138,14 @@ def test_vertex_phantom_roi_coverage():
     assert abs(base - truth.hair_coverage_roi) < 0.05
     darker, _, _ = vertex.render_vertex(seed=1, thinning=0.8, shape=(600, 800), brightness=0.7)
     assert abs(measure_coverage(darker, roi_mask=roi).hair_coverage - base) < 0.02
+
+
+def test_clipped_skin_channel_is_left_out():
+    # Light skin whose red channel clips when the exposure rises: the clipped channel must not move coverage.
+    img, truth = draw_strands(150, seed=7, skin=(236, 200, 170), hair=(150, 115, 80), noise=1.5)
+    base = measure_coverage(img)
+    bright = measure_coverage(_gain(img, 1.3))
+    assert (_gain(img, 1.3)[..., 0] == 255).mean() > 0.05
+    assert "clipped" in bright.flags
+    assert abs(bright.hair_coverage - base.hair_coverage) < 0.02
+    assert_allclose(base.hair_coverage, truth.mean(), atol=0.03)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tracker.imaging.shaft_width import shaft_width_px
+
 __all__ = ["BEND_DEG", "GAP_DEG", "PAIR_DEG", "TRUNK_DEG", "count_hairs"]
 
 #: Branches meeting at a junction continue each other (one hair) when their directions are within this
@@ -127,6 +129,7 @@ def count_hairs(
     max_gap_px: float = 0.0,
     contrast: np.ndarray | None = None,
     luminance: np.ndarray | None = None,
+    profile_widths: bool = False,
 ) -> list[dict]:
     """Turn a skeleton into hairs: prune spurs, split bends, pair straight continuations at junctions.
 
@@ -146,6 +149,11 @@ def count_hairs(
     luminance : (H, W) float ndarray, optional
         Signed brightness difference to the skin; when given, each hair gets ``polarity``: -1 when the
         median along its skeleton is negative (a dark shaft), else +1.
+    profile_widths : bool
+        With ``contrast``: also read each hair's width from its mean cross-section
+        (:func:`tracker.imaging.shaft_width.shaft_width_px`), stored as ``width_profile_px`` (NaN when no
+        usable profile) and ``blur_sigma_px``. Off by default: on the calibration phantoms it did not beat
+        the distance-transform width (see the module's notes); ``width_px`` is unchanged either way.
 
     Returns
     -------
@@ -246,9 +254,10 @@ def count_hairs(
         members.setdefault(groups.find(i), []).append(i)
     hairs = []
     for idx in members.values():
-        length, widths, free_ends, node_ends, cvals, lvals = 0.0, [], [], [], [], []
+        length, widths, free_ends, node_ends, cvals, lvals, paths = 0.0, [], [], [], [], [], []
         for i in idx:
             path, s, e = segments[i]
+            paths.append(path)
             length += _path_length(path)
             if contrast is not None:
                 cvals.append(contrast[path[:, 0], path[:, 1]])
@@ -274,6 +283,10 @@ def count_hairs(
         hair = {"x": float(x), "y": float(y), "width_px": float(np.median(np.concatenate(widths))),
                 "length_px": float(length), "unit_exit": bool(node_ends),
                 "free_ends": [(float(p[1]), float(p[0]), float(dist[tuple(p)])) for p in free_ends]}
+        if contrast is not None and profile_widths:
+            prof = shaft_width_px(contrast, paths, radius_px=0.5 * hair["width_px"])
+            hair["width_profile_px"] = prof["width"]
+            hair["blur_sigma_px"] = prof["sigma"]
         if cvals:
             hair["contrast"] = float(np.median(np.concatenate(cvals)))
         if lvals:
