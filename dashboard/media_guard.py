@@ -12,7 +12,9 @@ login check (DESIGN section 8). The dashboard therefore runs as an ``st.App`` (`
    another patient's media URL still gets 403.
 
 Everything else passes through untouched. The registry lives in the server process (one process
-serves all sessions).
+serves all sessions). Grants are keyed by the token inside the cookie, not its raw text: Streamlit
+re-masks the cookie (``2|mask|masked token|time``) on every ``/_stcore/health`` answer, which the page
+fetches at each (re)connection, so the raw text changes during a login while the token stays.
 """
 
 from __future__ import annotations
@@ -27,8 +29,28 @@ _lock = threading.Lock()
 _granted: dict[str, tuple[float, set[str]]] = {}
 
 
+def cookie_token(cookie: str | None) -> str | None:
+    """The XSRF token inside a cookie value (hex), the same whatever mask the server wrapped it in.
+
+    A version-2 value ``2|<mask hex>|<token XOR mask, hex>|<timestamp>`` gives its unmasked token; any
+    other non-empty value is its own key. None or "" gives None (never granted).
+    """
+    if not cookie:
+        return None
+    parts = cookie.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        except ValueError:
+            return cookie
+        if len(mask) == 4 and masked:
+            return bytes(byte ^ mask[i % 4] for i, byte in enumerate(masked)).hex()
+    return cookie
+
+
 def grant(cookie: str | None, *, ttl_s: float, session_id: str | None = None) -> None:
     """Allow media requests carrying this cookie for ``ttl_s`` seconds (renewed on each page run)."""
+    cookie = cookie_token(cookie)
     if not cookie:
         return
     with _lock:
@@ -40,6 +62,7 @@ def grant(cookie: str | None, *, ttl_s: float, session_id: str | None = None) ->
 
 def revoke(cookie: str | None) -> None:
     """Withdraw the grant of a cookie (logout, timeout)."""
+    cookie = cookie_token(cookie)
     if not cookie:
         return
     with _lock:
@@ -48,6 +71,7 @@ def revoke(cookie: str | None) -> None:
 
 def sessions_of(cookie: str | None) -> set[str] | None:
     """The session ids of a logged-in browser, or None when the cookie has no live grant."""
+    cookie = cookie_token(cookie)
     if not cookie:
         return None
     now = time.monotonic()

@@ -33,18 +33,33 @@ def require_actor() -> Actor:
     return actor
 
 
+#: Patients offered by the sidebar picker at once (type in "Find patient" to reach the others).
+PICKER_LIMIT = 50
+
+
 def patient_picker(actor: Actor) -> Patient | None:
-    """The current patient: a sidebar selector for clinicians, the own record for a patient."""
+    """The current patient: a sidebar selector for clinicians, the own record for a patient.
+
+    The selector lists at most :data:`PICKER_LIMIT` patients matching the sidebar search, plus the
+    current patient, so the page costs the same whatever the size of the clinic.
+    """
     store = get_store()
-    patients = list_patients(store, actor=actor)
-    if not patients:
-        st.sidebar.info("No patients yet.")
-        return None
     if actor.role == "patient":
+        patients = list_patients(store, actor=actor)
+        if not patients:
+            st.sidebar.info("No patient record is linked to this account.")
+            return None
         return get_patient(store, patients[0]["id"], actor=actor)
+    search = st.sidebar.text_input("Find patient", key="patient_find", placeholder="code or name")
+    patients = list_patients(store, actor=actor, search=search, limit=PICKER_LIMIT)
+    current = st.session_state.get("patient_id")
+    if current is not None and current not in [p["id"] for p in patients]:
+        patients = list_patients(store, actor=actor, ids=[current]) + patients
+    if not patients:
+        st.sidebar.info("No patient matches this search." if search.strip() else "No patients yet.")
+        return None
     labels = [f"{p['code']} · {p['display_name']}" for p in patients]
     ids = [p["id"] for p in patients]
-    current = st.session_state.get("patient_id")
     index = ids.index(current) if current in ids else 0
     label = st.sidebar.selectbox("Patient", labels, index=index, key="patient_select")
     chosen = ids[labels.index(label)]

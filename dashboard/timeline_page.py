@@ -21,7 +21,8 @@ def render() -> None:
     st.caption(f"{patient.code} · {patient.display_name}")
     frame = timeline(store, patient.id, actor=actor)
     if frame.empty:
-        st.info("No analysed photos yet for this patient: upload the first visit on “New visit”.")
+        st.info("No analysed photos yet: your clinic adds them at your visits." if actor.role == "patient"
+                else "No analysed photos yet for this patient: upload the first visit on “New visit”.")
         return
     closeups = frame[frame["kind"] == "closeup"]
     globals_ = frame[frame["kind"] == "global"]

@@ -44,6 +44,10 @@ FLAG_ADVICE = {
                        "Check the dermoscope profile and the sticker size."),
     "alignment_failed": ("not aligned with the first visit's photo: the region compared may differ",
                          "Align it by hand on “Check and correct” (pick matching points)."),
+    "clipped": ("parts of the scalp are over-exposed in one colour: coverage measured without it",
+                "If the scalp looks washed out, take it again with less light or without the flash."),
+    "small_roi": ("the region measured is very small", "Check the region of interest on “Check and correct”."),
+    "low_separation": ("hair and scalp hardly differ in colour", "Take it again with even, brighter light."),
     "not_aligned": ("not confirmed to be the same spot as the first visit",
                     "Check the site marking; retake at the marked spot if it moved."),
 }

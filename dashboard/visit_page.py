@@ -30,7 +30,8 @@ def render() -> None:
         return
     visits = list_visits(store, patient.id, actor=actor)
     if not visits:
-        st.info(f"{patient.code} has no visits yet: record one on “New visit”.")
+        st.info("No visits recorded yet: your clinic adds your photos at your visits." if actor.role == "patient"
+                else f"{patient.code} has no visits yet: record one on “New visit”.")
         return
     labels = {
         v.id: f"{v.visit_date:%d %b %Y}" + (f" · session {v.session_number}" if v.session_number else "")

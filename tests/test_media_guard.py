@@ -101,3 +101,19 @@ def test_empty_cookie_is_never_granted():
     media_guard.grant("", ttl_s=60)
     media_guard.grant(None, ttl_s=60)
     assert not media_guard.is_allowed("") and not media_guard.is_allowed(None)
+
+
+@pytest.mark.parametrize(
+    ("cookie", "token"),
+    [
+        # Streamlit re-masks the same XSRF token on every /_stcore/health answer: both are one browser.
+        ("2|23d0ff7e|f64175221896101534097525c20b1245|1795509948", "d5918a5c3b46ef6b17d98a5be1dbed3b"),
+        ("2|bf24bc6e|6ab5363284625305a8fd36355eff5155|1795509948", "d5918a5c3b46ef6b17d98a5be1dbed3b"),
+        ("plain-cookie-value", "plain-cookie-value"),  # not a version-2 value: its own key
+        ("2|zz|not-hex|1", "2|zz|not-hex|1"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_cookie_token_unmasks_the_xsrf_token(cookie, token):
+    assert media_guard.cookie_token(cookie) == token

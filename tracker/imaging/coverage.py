@@ -121,9 +121,10 @@ def measure_coverage(
     channels = [img] if img.ndim == 2 else [img[:, :, k] for k in range(img.shape[2])]
     clipped = [float((ch[roi] >= CLIP_LEVEL).mean()) for ch in channels]
     first = 1 if len(channels) == 3 else 0  # red: least hair/skin contrast, first to clip on skin
-    keep = [k for k, share in enumerate(clipped) if share <= MAX_CLIPPED_SHARE and k >= first]
-    if len(keep) < len(channels):
-        flags.append("clipped")
+    usable = range(first, len(channels))
+    keep = [k for k in usable if clipped[k] <= MAX_CLIPPED_SHARE]
+    if len(keep) < len(usable):
+        flags.append("clipped")  # a channel that carries the measurement is clipped on the scalp
     if not keep:
         keep = [int(np.argmin(clipped))]
     c = np.zeros(img.shape[:2], dtype=np.float32)
