@@ -167,67 +167,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from tracker.errors import TrackerError
-    from tracker.services import (
-        Actor,
-        TreatmentInput,
-        analyse_photo,
-        create_patient,
-        get_patient,
-        ingest_photo,
-        open_visit,
-    )
-    from tracker.services.importing import classify_filename, image_files
-
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        error_line(f"{folder}: not a folder")
-        return EXIT_BAD_INPUT
-    store = open_store(args.home)
-    actor = Actor.system()
-    try:
-        patient = get_patient(store, args.patient, actor=actor)
-    except TrackerError:
-        if not args.name:
-            error_line(f"no patient {args.patient!r}: give --name to create one")
-            return EXIT_BAD_INPUT
-        patient = create_patient(store, actor=actor, code=args.patient, display_name=args.name)
-        print(f"created patient {patient.code}")
-    device_id = None
-    if args.device:
-        from tracker.cli_devices import find_profile
-
-        device_id = find_profile(store, args.device, actor=actor)["id"]
-    treatments = [TreatmentInput(type=args.treatment, product=args.product, dose=args.dose)] if args.treatment else []
-    visit_date = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
-    visit = open_visit(store, patient.id, actor=actor, visit_date=visit_date, session_number=args.session,
-                       treatments=treatments)
-    failures = 0
-    for path in image_files(folder):
-        try:
-            kind, view = classify_filename(path.name, kind=args.kind, view=args.view)
-            result = ingest_photo(
-                store, visit.id, path.read_bytes(), actor=actor, name=path.name, kind=kind, view_or_site=view,
-                px_per_mm=args.px_per_mm if kind == "closeup" else None,
-                device_profile_id=device_id if kind == "closeup" else None,
-            )
-            if result.duplicate:
-                print(f"{path.name}: already stored (photo {result.photo.id}), skipped")
-                continue
-            analysis = analyse_photo(store, result.photo.id, actor=actor)
-            reasons = "; ".join(analysis.quality.get("reasons", []))
-            flag = f"RETAKE: {reasons}" if analysis.quality.get("retake") else "ok"
-            print(f"{path.name}: {kind} {view}, photo {result.photo.id}, {flag}")
-        except (TrackerError, ValueError, OSError) as exc:
-            failures += 1
-            error_line(str(exc) if str(exc).startswith(path.name) else f"{path.name}: {exc}")
-    print(f"visit {visit.id} of {patient.code} on {visit_date.isoformat()}")
-    return EXIT_BAD_INPUT if failures else EXIT_OK
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from tracker.errors import NotFound
     from tracker.services import Actor, export_csv, get_patient
@@ -334,21 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("import", help="import a folder of photos as one visit of a patient")
-    p.add_argument("folder", metavar="FOLDER")
-    p.add_argument("--patient", required=True, help="patient code")
-    p.add_argument("--name", help="display name, to create the patient if missing")
-    p.add_argument("--date", help="visit date YYYY-MM-DD (default today)")
-    p.add_argument("--session", type=int, help="session number in the series")
-    p.add_argument("--kind", choices=("closeup", "global"), help="kind of every photo (default: from file names)")
-    p.add_argument("--view", help="view or site of every photo (default: from file names)")
-    p.add_argument("--px-per-mm", type=positive_float, help="scale of the close-ups (wins over --device)")
-    p.add_argument("--device", metavar="NAME|ID", help="device profile the close-ups were taken with")
-    p.add_argument("--treatment", help="treatment type given at this visit, e.g. mesotherapy")
-    p.add_argument("--product", default="")
-    p.add_argument("--dose", default="")
-    p.add_argument("--home", help=home_help)
-    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="measurements as CSV")
     p.add_argument("--patient", action="append", help="patient code (repeatable; default all)")
@@ -365,11 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help=home_help)
     p.set_defaults(func=cmd_erase)
 
-    from tracker import cli_devices, cli_storage, cli_users
+    from tracker import cli_devices, cli_import, cli_storage, cli_users
 
     cli_users.register(sub, home_help)
     cli_storage.register(sub, home_help)
     cli_devices.register(sub, home_help)
+    cli_import.register(sub, home_help)
     return parser
 
 
