@@ -8,8 +8,11 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO, SAMPLES
 
 APP = str(REPO / "app.py")
-CLINICIAN_PAGES = ["dashboard/pages/progress.py", "dashboard/pages/visit.py", "dashboard/pages/new_visit.py",
-                   "dashboard/pages/patients.py"]
+CLINICIAN_PAGES = ["dashboard/pages/progress.py", "dashboard/pages/compare.py", "dashboard/pages/visit.py",
+                   "dashboard/pages/correct.py", "dashboard/pages/new_visit.py", "dashboard/pages/patients.py",
+                   "dashboard/pages/devices.py"]
+PATIENT_PAGES = ["dashboard/pages/progress.py", "dashboard/pages/compare.py", "dashboard/pages/visit.py"]
+CLINIC_ONLY_PAGES = sorted(set(CLINICIAN_PAGES) - set(PATIENT_PAGES)) + ["dashboard/pages/admin.py"]
 
 
 def _app(monkeypatch, home) -> AppTest:
@@ -100,11 +103,20 @@ def test_patient_sees_only_their_own_progress(monkeypatch, demo_store):
     assert "DEMO-002" in text and "DEMO-001" not in text
     assert not at.sidebar.selectbox, "a patient gets no patient selector"
     assert len(at.dataframe[0].value) == 12
-    for page in ("dashboard/pages/new_visit.py", "dashboard/pages/patients.py", "dashboard/pages/admin.py"):
+    for page in CLINIC_ONLY_PAGES:
         with pytest.raises(ValueError):
             at.switch_page(page)
     at.switch_page("dashboard/pages/visit.py").run()
     assert not at.exception and len(at.get("image")) == 2
+
+
+@pytest.mark.parametrize("page", PATIENT_PAGES)
+def test_patient_pages_render_only_their_own(monkeypatch, demo_store, page):
+    at = _login(monkeypatch, demo_store, "demo-001")
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.title
+    assert "DEMO-002" not in _texts(at)
 
 
 def test_admin_sees_accounts_and_audit_but_no_patients(monkeypatch, demo_store):
@@ -112,8 +124,9 @@ def test_admin_sees_accounts_and_audit_but_no_patients(monkeypatch, demo_store):
     assert at.title[0].value == "Accounts and audit"
     assert "demo-001" in at.dataframe[0].value["User"].tolist()
     assert any("Audit chain intact" in s.value for s in at.success)
-    with pytest.raises(ValueError):
-        at.switch_page("dashboard/pages/progress.py")
+    for page in CLINICIAN_PAGES:
+        with pytest.raises(ValueError):
+            at.switch_page(page)
 
 
 def test_invalid_session_role_falls_back_to_login(monkeypatch, demo_store):
