@@ -5,7 +5,9 @@ crossing skeletonises into two 3-way junctions) and short spurs are pruned; each
 bends sharply (a V of two hairs from one opening); at a junction the branches that continue each other in
 a straight line are paired (a hair crossing another stays one hair), a shared trunk joins one of its arms,
 every other branch is a hair of its own (a follicular unit of 2-4 hairs from one opening counts 2-4);
-aligned pieces across a short gap are joined (one broken shaft is one hair).
+aligned pieces across a short gap are joined (one broken shaft is one hair); two thin parallel rims of one
+shaft whose bright core was lost (a sheen as bright as the skin) are one hair
+(:mod:`tracker.imaging.hair_rims`).
 
 Width of a hair = median over its skeleton of ``2 * distance_to_background - 0.5``.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tracker.imaging.hair_rims import pair_split_rims
 from tracker.imaging.shaft_width import shaft_width_px
 
 __all__ = ["BEND_DEG", "GAP_DEG", "PAIR_DEG", "TRUNK_DEG", "count_hairs"]
@@ -130,6 +133,7 @@ def count_hairs(
     contrast: np.ndarray | None = None,
     luminance: np.ndarray | None = None,
     profile_widths: bool = False,
+    max_split_px: float | None = None,
 ) -> list[dict]:
     """Turn a skeleton into hairs: prune spurs, split bends, pair straight continuations at junctions.
 
@@ -154,6 +158,10 @@ def count_hairs(
         (:func:`tracker.imaging.shaft_width.shaft_width_px`), stored as ``width_profile_px`` (NaN when no
         usable profile) and ``blur_sigma_px``. Off by default: on the calibration phantoms it did not beat
         the distance-transform width (see the module's notes); ``width_px`` is unchanged either way.
+    max_split_px : float, optional
+        Widest shaft looked for (px); two thin parallel rims closer than this are one sheen-split shaft
+        (:func:`tracker.imaging.hair_rims.pair_split_rims`). Default: ``min_length_px`` (the shortest hair
+        counted is about as long as the widest shaft is wide); 0 turns the pairing off.
 
     Returns
     -------
@@ -214,6 +222,14 @@ def count_hairs(
         next_bend += len(pieces)
 
     groups = _Union(len(segments))
+    split = min_length_px if max_split_px is None else max_split_px
+    pairs = (pair_split_rims([p for p, _, _ in segments], dist, max_split_px=split, min_rim_px=min_length_px)
+             if split > 0 else [])
+    shadow = {i for i, _, _ in pairs}  # the shorter rim of a pair: no length, width or free end of its own
+    pair_width: dict[int, float] = {}
+    for i, j, w in pairs:
+        groups.union(i, j)
+        pair_width[i] = pair_width[j] = w
     incident: dict[int, list[tuple[int, np.ndarray]]] = {}
     for i, (path, s, e) in enumerate(segments):
         for node, end, inner in ((s, path[0], path), (e, path[-1], path[::-1])):
@@ -257,6 +273,10 @@ def count_hairs(
         length, widths, free_ends, node_ends, cvals, lvals, paths = 0.0, [], [], [], [], [], []
         for i in idx:
             path, s, e = segments[i]
+            if i in shadow:
+                node_ends += [(node, end) for node, end in ((s, path[0]), (e, path[-1])) if node < 0
+                              or (node > 0 and len(incident.get(node, ())) > 1)]
+                continue
             paths.append(path)
             length += _path_length(path)
             if contrast is not None:
@@ -280,7 +300,9 @@ def count_hairs(
             y, x = max(free_ends, key=lambda p: dist[tuple(p)])
         else:
             y, x = segments[idx[0]][0][0]
-        hair = {"x": float(x), "y": float(y), "width_px": float(np.median(np.concatenate(widths))),
+        rim_pairs = [pair_width[i] for i in idx if i in pair_width]
+        width = float(np.median(rim_pairs)) if rim_pairs else float(np.median(np.concatenate(widths)))
+        hair = {"x": float(x), "y": float(y), "width_px": width,
                 "length_px": float(length), "unit_exit": bool(node_ends),
                 "free_ends": [(float(p[1]), float(p[0]), float(dist[tuple(p)])) for p in free_ends]}
         if contrast is not None and profile_widths:
