@@ -14,7 +14,7 @@ def render() -> None:
     store = get_store()
     actor = require_actor()
     patient = patient_picker(actor)
-    st.title("Progress")
+    st.title("My progress" if actor.role == "patient" else "Progress")
     if patient is None:
         st.info("Add a patient first (Patients page) or load the demo series with `tracker demo`.")
         return

@@ -98,7 +98,7 @@ def test_clinician_progress_shows_demo_charts(monkeypatch, demo_store):
 
 def test_patient_sees_only_their_own_progress(monkeypatch, demo_store):
     at = _login(monkeypatch, demo_store, "demo-002")
-    assert at.title[0].value == "Progress"
+    assert at.title[0].value == "My progress"
     text = _texts(at)
     assert "DEMO-002" in text and "DEMO-001" not in text
     assert not at.sidebar.selectbox, "a patient gets no patient selector"
