@@ -8,13 +8,11 @@ slider, sent inside the component's data; the PNG download is made (and audited)
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard.components.before_after import before_after
-from dashboard.state import get_store, patient_picker, require_actor
+from dashboard.state import fit_long_side, get_store, patient_picker, require_actor
 from tracker.errors import TrackerError
 from tracker.services import Actor, timeline
 from tracker.services.comparison import (
@@ -30,14 +28,6 @@ from tracker.store import Store
 #: Label shown -> mode of tracker.services.comparison (the slider exports as a wipe).
 MODES = {"Side by side": "side_by_side", "Slider": "wipe", "Overlay": "blend", "Difference": "difference"}
 DISPLAY_LONG_SIDE = 1400
-
-
-def _shrink(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = DISPLAY_LONG_SIDE / max(h, w)
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def _photos(store: Store, patient_id: int, actor: Actor) -> pd.DataFrame:
@@ -137,13 +127,14 @@ def _show(store: Store, actor: Actor, comparison: Comparison) -> None:
                                 key=f"compare_slider_{comparison.before_photo_id}_{comparison.after_photo_id}")
     elif mode == "blend":
         opacity = st.slider("Opacity of the after photo", 0.0, 1.0, 0.5, 0.05, key="compare_opacity")
-        st.image(_shrink(render_comparison(comparison, mode="blend", opacity=opacity, zoom_to_roi=zoom)),
+        blended = render_comparison(comparison, mode="blend", opacity=opacity, zoom_to_roi=zoom)
+        st.image(fit_long_side(blended, DISPLAY_LONG_SIDE),
                  caption=f"{comparison.labels[1]} over {comparison.labels[0]} at {opacity:.0%} opacity")
     elif mode == "difference" and not comparison.aligned:
         st.warning("Not aligned: no difference map, since it would show the photos' movement, not a change.")
         return
     else:
-        st.image(_shrink(render_comparison(comparison, mode=mode, zoom_to_roi=zoom)))
+        st.image(fit_long_side(render_comparison(comparison, mode=mode, zoom_to_roi=zoom), DISPLAY_LONG_SIDE))
         if mode == "difference":
             st.caption("Blue: more hair now; red: less hair. For looking at; the charted numbers come from the "
                        "measurements.")

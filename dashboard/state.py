@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import streamlit as st
 
 from tracker.config import Settings
@@ -69,3 +71,12 @@ def patient_picker(actor: Actor) -> Patient | None:
     except NotFound:
         st.session_state.pop("patient_id", None)
         return None
+
+
+def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """The image shrunk (never enlarged) so its longer side is at most ``long_side`` px, for display."""
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)

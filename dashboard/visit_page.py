@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import streamlit as st
 
-from dashboard.state import get_store, patient_picker, require_actor
+from dashboard.state import fit_long_side, get_store, patient_picker, require_actor
 from tracker.services import latest_analysis, list_visits, load_pixels, treatment_summary
 
 PREVIEW_LONG_SIDE = 900
-
-
-def _preview(pixels: np.ndarray) -> np.ndarray:
-    h, w = pixels.shape[:2]
-    scale = PREVIEW_LONG_SIDE / max(h, w)
-    if scale >= 1:
-        return pixels
-    return cv2.resize(pixels, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def render() -> None:
@@ -50,7 +40,7 @@ def render() -> None:
         analysis = latest_analysis(store, photo.id, actor=actor)
         cols = st.columns([3, 2])
         with cols[0]:
-            st.image(_preview(load_pixels(store, photo.id, actor=actor)),
+            st.image(fit_long_side(load_pixels(store, photo.id, actor=actor), PREVIEW_LONG_SIDE),
                      caption=f"{photo.kind} · {photo.view_or_site} · {photo.width}×{photo.height}")
         with cols[1]:
             st.subheader(photo.view_or_site)

@@ -3,13 +3,15 @@
 A browser test module starts with ``from tests import browser_support as bs`` and uses the ``server`` and
 ``browser`` fixtures of tests/conftest.py (which start the server on a free port and launch Chromium) and
 the helpers here: :func:`new_context`, :func:`login`, :func:`shot`, :func:`assert_local_only`,
-:func:`wait_for_charts`. Importing this module skips the importing test module only when Chromium or
+:func:`wait_for_charts`, :func:`drag_slider`, :func:`click_slider`, :func:`slider_split_percent`.
+Importing this module skips the importing test module only when Chromium or
 Playwright is missing outside CI (CI installs both: scripts/test.sh). Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -107,3 +109,32 @@ def shot(page, name: str) -> Path:
 def assert_local_only(requests_seen: list) -> None:
     hosts = {urlparse(url).hostname for url in requests_seen if url.startswith("http")}
     assert hosts <= LOCAL_HOSTS, f"the browser contacted {hosts - LOCAL_HOSTS}"
+
+
+def slider_split_percent(page) -> float:
+    """Where the before/after slider splits: the AFTER layer's clip inset, in % of the stage width."""
+    clip = page.locator(".ba-after-clip").evaluate("e => getComputedStyle(e).clipPath")
+    match = re.fullmatch(r"inset\(0px 0px 0px ([0-9.]+)%\)", clip)
+    assert match, clip
+    return float(match.group(1))
+
+
+def _slider_row(page) -> tuple[dict, float]:
+    page.locator(".ba-stage").scroll_into_view_if_needed()
+    stage = page.locator(".ba-stage").bounding_box()
+    return stage, stage["y"] + min(stage["height"] / 2, 120)  # in the viewport even when warnings push it down
+
+
+def drag_slider(page, *, start: float, end: float) -> None:
+    """Drag the before/after slider from ``start`` to ``end`` (fractions of the stage width) with the mouse."""
+    stage, y = _slider_row(page)
+    page.mouse.move(stage["x"] + stage["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + stage["width"] * end, y, steps=8)
+    page.mouse.up()
+
+
+def click_slider(page, *, at: float) -> None:
+    """Click the before/after slider's stage at ``at`` (a fraction of its width)."""
+    stage, y = _slider_row(page)
+    page.mouse.click(stage["x"] + stage["width"] * at, y)

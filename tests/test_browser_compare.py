@@ -18,18 +18,10 @@ from tests import browser_support as bs
 from tests.browser_support import expect
 
 
-def _split_percent(page) -> float:
-    """Left inset of the AFTER layer's clip region, in % of the stage (where the AFTER photo starts)."""
-    clip = page.locator(".ba-after-clip").evaluate("e => getComputedStyle(e).clipPath")
-    match = re.fullmatch(r"inset\(0px 0px 0px ([0-9.]+)%\)", clip)
-    assert match, clip
-    return float(match.group(1))
-
-
 def _visible_after_width(page) -> float:
     """Width in CSS pixels of the AFTER photo's visible part (stage width minus the clipped inset)."""
     width = page.locator(".ba-stage").evaluate("e => e.getBoundingClientRect().width")
-    return width * (1 - _split_percent(page) / 100)
+    return width * (1 - bs.slider_split_percent(page) / 100)
 
 
 def _open_slider(page, link: str) -> None:
@@ -58,35 +50,29 @@ def test_clinician_moves_the_slider_and_exports_the_same_split(server, browser, 
     expect(handle).to_have_attribute("role", "slider")
     expect(handle).to_have_attribute("aria-valuenow", "50")
     assert "on the left" in handle.get_attribute("aria-valuetext")
-    assert _split_percent(page) == 50.0
+    assert bs.slider_split_percent(page) == 50.0
     full_half = _visible_after_width(page)
 
-    page.locator(".ba-stage").scroll_into_view_if_needed()
-    stage = page.locator(".ba-stage").bounding_box()
-    y = stage["y"] + min(stage["height"] / 2, 120)  # inside the viewport even when warnings push it down
-    page.mouse.move(stage["x"] + stage["width"] * 0.5, y)
-    page.mouse.down()
-    page.mouse.move(stage["x"] + stage["width"] * 0.2, y, steps=8)
-    page.mouse.up()
-    assert abs(_split_percent(page) - 20.0) < 1.0
+    bs.drag_slider(page, start=0.5, end=0.2)
+    assert abs(bs.slider_split_percent(page) - 20.0) < 1.0
     assert _visible_after_width(page) > 1.5 * full_half  # more of AFTER shows
     expect(handle).to_have_attribute("aria-valuenow", "20")
 
     handle.focus()
     for _ in range(5):
         page.keyboard.press("ArrowRight")
-    assert abs(_split_percent(page) - 25.0) < 1.0
+    assert abs(bs.slider_split_percent(page) - 25.0) < 1.0
     page.keyboard.press("Shift+ArrowRight")
-    assert abs(_split_percent(page) - 35.0) < 1.0
+    assert abs(bs.slider_split_percent(page) - 35.0) < 1.0
     page.keyboard.press("End")
-    assert _split_percent(page) == 100.0 and _visible_after_width(page) == 0.0
+    assert bs.slider_split_percent(page) == 100.0 and _visible_after_width(page) == 0.0
     page.keyboard.press("Home")
-    assert _split_percent(page) == 0.0
+    assert bs.slider_split_percent(page) == 0.0
 
-    page.mouse.click(stage["x"] + stage["width"] * 0.7, y)
-    assert abs(_split_percent(page) - 70.0) < 1.0
+    bs.click_slider(page, at=0.7)
+    assert abs(bs.slider_split_percent(page) - 70.0) < 1.0
     _wait_for_rerun(page)
-    assert abs(_split_percent(page) - 70.0) < 1.0, "the rerun after the report keeps the split"
+    assert abs(bs.slider_split_percent(page) - 70.0) < 1.0, "the rerun after the report keeps the split"
     bs.shot(page, "compare-slider")
 
     page.get_by_role("button", name=re.compile("Prepare a PNG")).click()
@@ -109,7 +95,7 @@ def test_patient_sees_before_and_after_of_their_own(server, browser, demo_store,
     _open_slider(page, "Before and after")
     page.locator(".ba-handle").focus()
     page.keyboard.press("ArrowLeft")
-    assert abs(_split_percent(page) - 49.0) < 1.0
+    assert abs(bs.slider_split_percent(page) - 49.0) < 1.0
     _wait_for_rerun(page)
     bs.shot(page, "patient-before-after")
     text = page.inner_text("body")

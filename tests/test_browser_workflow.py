@@ -34,7 +34,6 @@ from pypdf import PdfReader
 from tests import browser_support as bs
 from tests.browser_support import expect
 from tests.conftest import SAMPLES
-from tests.test_browser_compare import _split_percent  # the AFTER layer's clip inset, in % of the stage
 
 PASSWORD = "workflow passphrase 2026"
 CODE = "WF-0100"
@@ -148,27 +147,21 @@ def _move_slider(page) -> None:
     page.locator(".ba-stage img.ba-after").wait_for(timeout=WAIT)
     handle = page.locator(".ba-handle")
     expect(handle).to_have_attribute("aria-valuenow", "50")
-    assert _split_percent(page) == 50.0
+    assert bs.slider_split_percent(page) == 50.0
     tags = page.locator(".ba-stage").inner_text()
     assert f"{VISITS[0][1]:%d %b %Y}" in tags and f"{VISITS[1][1]:%d %b %Y}" in tags, tags  # baseline vs latest
 
-    page.locator(".ba-stage").scroll_into_view_if_needed()
-    stage = page.locator(".ba-stage").bounding_box()
-    y = stage["y"] + min(stage["height"] / 2, 120)  # inside the viewport even when warnings push it down
-    page.mouse.move(stage["x"] + stage["width"] * 0.5, y)
-    page.mouse.down()
-    page.mouse.move(stage["x"] + stage["width"] * 0.3, y, steps=8)
-    page.mouse.up()
-    assert abs(_split_percent(page) - 30.0) < 1.0
+    bs.drag_slider(page, start=0.5, end=0.3)
+    assert abs(bs.slider_split_percent(page) - 30.0) < 1.0
     expect(handle).to_have_attribute("aria-valuenow", "30")
     handle.focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     page.keyboard.press("Shift+ArrowRight")
-    assert abs(_split_percent(page) - 43.0) < 1.0
+    assert abs(bs.slider_split_percent(page) - 43.0) < 1.0
     expect(handle).to_have_attribute("aria-valuenow", "43")
     _wait_for_rerun(page)
-    assert abs(_split_percent(page) - 43.0) < 1.0, "the rerun after the report keeps the split"
+    assert abs(bs.slider_split_percent(page) - 43.0) < 1.0, "the rerun after the report keeps the split"
 
 
 def _download(page, prepare: str, download: str) -> bytes:
