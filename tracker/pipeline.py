@@ -12,7 +12,7 @@ import numpy as np
 
 from tracker import PIPELINE_VERSION
 from tracker.imaging.quality import assess_quality, sharpness
-from tracker.imaging.uncertainty import REPOSITION_MM, bootstrap_ratio_sd, border_turnover_sd, tile_sums
+from tracker.imaging.uncertainty import bootstrap_ratio_sd, closeup_uncertainty, tile_sums
 from tracker.pipeline_scale import (
     SCALE_CONFLICT,
     SCALE_SOURCES,
@@ -22,6 +22,15 @@ from tracker.pipeline_scale import (
     sticker_alignment,
     sticker_field_mask,
     sticker_summary,
+)
+from tracker.pipeline_work import (
+    CLOSEUP_PX_PER_MM,
+    enlarge_mask,
+    full_alignment,
+    full_hairs,
+    shrink,
+    working_for_long_side,
+    working_for_scale,
 )
 
 KINDS = ("closeup", "global")
@@ -122,6 +131,8 @@ def _align(
         return None, []
     from tracker.imaging.align import align_images
 
+    # Full-size photos (features and ECC work at about 1000 px inside): aligning reduced copies moved the
+    # corner error on large vertex phantoms (see analyse_global's working_long_side), so it is not done here.
     alignment = align_images(baseline, image, preset=preset, **masks)
     return alignment, ([] if alignment.ok else [failure_flag])
 
@@ -137,6 +148,7 @@ def analyse_closeup(
     manual_alignment: Any = None,
     scale_source: str | None = None,
     marker_size_mm: float | None = STICKER_MM,
+    working_px_per_mm: float | None = CLOSEUP_PX_PER_MM,
 ) -> PhotoAnalysis:
     """Analyse a trichoscopy close-up: hair count, density, widths, vellus share, coverage.
 
@@ -164,6 +176,11 @@ def analyse_closeup(
         Where a given ``px_per_mm`` came from (default "manual"); ignored without ``px_per_mm``.
     marker_size_mm : float or None
         Printed marker side of the fiducial sticker (default :data:`STICKER_MM`); None: do not look for it.
+    working_px_per_mm : float or None
+        Hairs are measured on a copy reduced to this scale when the photo's is higher (default
+        :data:`tracker.pipeline_work.CLOSEUP_PX_PER_MM`: a 20 um hair stays 3 px wide); positions,
+        widths and the mask are reported in the photo's own pixels. None: measure at full size. Without
+        a known scale the photo is measured at full size.
 
     Returns
     -------
@@ -187,19 +204,26 @@ def analyse_closeup(
     sticker = find_sticker(image, marker_size_mm=marker_size_mm)
     scale, source, scale_flags = choose_scale(px_per_mm, scale_source, sticker)
     field_mask = sticker_field_mask(sticker, image.shape)
-    measurement = measure_closeup(image, px_per_mm=scale, field_mask=field_mask, vellus_um=vellus_um,
-                                  terminal_um=terminal_um)
+    # Measured once on the working copy (every figure in the working frame), then mapped back.
+    working = working_for_scale(image.shape, scale, target_px_per_mm=working_px_per_mm)
+    work_scale = None if scale is None else scale * working.factor
+    work_field = None if field_mask is None else shrink(field_mask, working)
+    measurement = measure_closeup(shrink(image, working), px_per_mm=work_scale, field_mask=work_field,
+                                  vellus_um=vellus_um, terminal_um=terminal_um)
+    uncertainty = closeup_uncertainty(working.shape, measurement.hairs, measurement.mask, px_per_mm=work_scale,
+                                      vellus_um=vellus_um, field_mask=work_field)
     # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
     # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
     alignment, align_flags = _align_closeup(baseline, image, sticker, field_mask, marker_size_mm,
                                             manual=manual_alignment)
     metrics = measurement.metrics()
     metrics.setdefault("hair_count", measurement.hair_count)
+    if metrics.get("mean_shaft_width_px") is not None:
+        metrics["mean_shaft_width_px"] = metrics["mean_shaft_width_px"] / working.factor
     metrics["px_per_mm"] = scale
     metrics["scale_source"] = source
     flags = list(measurement.flags) + align_flags + scale_flags + ([] if scale else ["no_scale"])
     quality = _merge_quality(gate.as_dict(), flags)
-    uncertainty = _closeup_uncertainty(image.shape, measurement, scale, vellus_um, field_mask)
     return PhotoAnalysis(
         kind="closeup",
         metrics=metrics,
@@ -207,11 +231,12 @@ def analyse_closeup(
         quality=quality,
         transform=None if alignment is None else alignment.matrix,
         alignment=None if alignment is None else alignment.as_dict(),
-        mask=measurement.mask,
+        mask=enlarge_mask(measurement.mask, working),
         parameters={"px_per_mm": scale, "scale_source": source, "given_px_per_mm": px_per_mm,
                     "vellus_um": vellus_um, "terminal_um": terminal_um, "marker_size_mm": marker_size_mm,
-                    "fiducial": sticker_summary(sticker)},
-        detections=_detections(measurement.hairs, scale),
+                    "fiducial": sticker_summary(sticker), "working_px_per_mm": work_scale,
+                    "working_shape": list(working.shape)},
+        detections=_detections(full_hairs(measurement.hairs, working), scale),
     )
 
 
@@ -251,46 +276,6 @@ def _detections(hairs: tuple[dict, ...], px_per_mm: float | None) -> tuple[dict[
     )
 
 
-def _closeup_uncertainty(
-    shape: tuple[int, ...], measurement: Any, px_per_mm: float | None, vellus_um: float,
-    field_mask: np.ndarray | None = None,
-) -> dict[str, float | None]:
-    hairs = measurement.hairs
-    points = np.array([[h["x"], h["y"]] for h in hairs], np.float64).reshape(-1, 2)
-    widths = np.array([h["width_px"] for h in hairs], np.float64)
-    counts = tile_sums(shape, field_mask=field_mask, pixel_values=measurement.mask, points=points)
-    result: dict[str, float | None] = {
-        "hair_coverage_sd": bootstrap_ratio_sd(counts["pixels"], counts["area"]),
-        "hair_count_sd": None,
-        "density_per_cm2_sd": None,
-        "mean_shaft_width_um_sd": None,
-        "vellus_fraction_sd": None,
-    }
-    # Count and density: the noise between re-shots of the same site (hairs entering and leaving at the
-    # image edge), which a change between visits must exceed. The tile bootstrap (the spread between
-    # different fields of the scalp, 3.4-6.3x larger on re-shot phantoms) is kept as *_sampling_sd.
-    from tracker.imaging.hair import ASSUMED_PX_PER_MM
-
-    weights = np.array([h.get("weight", 1.0) for h in hairs], np.float64)
-    turnover = border_turnover_sd(points, shape, weights=weights,
-                                  reposition_px=REPOSITION_MM * (px_per_mm or ASSUMED_PX_PER_MM))
-    total_area = float(counts["area"].sum())
-    result["hair_count_sd"] = turnover
-    count_sd = bootstrap_ratio_sd(counts["points"], counts["area"])
-    result["hair_count_sampling_sd"] = None if count_sd is None else count_sd * total_area
-    if px_per_mm:
-        px_per_cm2 = (px_per_mm * 10.0) ** 2
-        result["density_per_cm2_sd"] = turnover / total_area * px_per_cm2
-        result["density_per_cm2_sampling_sd"] = None if count_sd is None else count_sd * px_per_cm2
-    if px_per_mm and len(widths):
-        widths_um = widths / px_per_mm * 1000.0
-        width_sums = tile_sums(shape, points=points, point_values=widths_um)["points"]
-        vellus = tile_sums(shape, points=points, point_values=(widths_um < vellus_um).astype(float))["points"]
-        result["mean_shaft_width_um_sd"] = bootstrap_ratio_sd(width_sums, counts["points"])
-        result["vellus_fraction_sd"] = bootstrap_ratio_sd(vellus, counts["points"])
-    return result
-
-
 def analyse_global(
     image: np.ndarray,
     *,
@@ -300,6 +285,8 @@ def analyse_global(
     baseline_roi: np.ndarray | None = None,
     baseline_sharpness: float | None = None,
     manual_alignment: Any = None,
+    working_long_side: int | None = None,
+    coverage_long_side: int | None = None,
 ) -> PhotoAnalysis:
     """Analyse a global photo: hair coverage of a region of interest.
 
@@ -320,40 +307,62 @@ def analyse_global(
         Sharpness of the baseline, so blur is judged relative to it.
     manual_alignment : tracker.imaging.align.Alignment, optional
         A transform to the baseline from points the clinician picked; replaces automatic alignment.
+    working_long_side : int or None
+        Run the hair region and the alignment on copies with this long side (e.g.
+        :data:`tracker.pipeline_work.GLOBAL_LONG_SIDE`; both work at about 1000 px inside); the transform
+        is reported in the photos' own pixels. Default None: the full photos, as validated. Measured on
+        8 vertex pairs at 3200 x 2400 (benchmarks/speed_accuracy.py), 1600 px copies saved about 0.2 s,
+        but the corner error against truth rose in 4 pairs and fell in 2 (mean 1.81 -> 2.05 px, max
+        2.5 -> 3.4 px): not clearly noise, so not the default.
+    coverage_long_side : int or None
+        Measure coverage on a copy with this long side. Default None: full size. Coverage depends on the
+        resolution (strands a pixel wide blend with the skin): on the same phantoms a 1600 px copy read
+        0.021-0.025 higher than the full photo (coverage MAE against truth 0.019 -> 0.041).
     """
     from tracker.imaging.coverage import measure_coverage
+    from tracker.imaging.geometry import transform_points
     from tracker.imaging.hair_region import hair_region
     from tracker.imaging.roi import carry_roi, default_roi, polygon_mask
 
     if baseline_sharpness is None and baseline is not None:
         baseline_sharpness = sharpness(baseline)
     gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
+    working = working_for_long_side(image.shape, working_long_side)
+    work = shrink(image, working)
     alignment, align_flags = None, []
     if manual_alignment is not None:
         alignment, align_flags = _align(baseline, image, failure_flag="alignment_failed", preset="global",
                                         manual=manual_alignment)
     elif baseline is not None:
-        # Hair moves between visits: register on everything but the hair region.
-        alignment, align_flags = _align(
-            baseline, image, failure_flag="alignment_failed", preset="global",
-            reference_mask=~hair_region(baseline), moving_mask=~hair_region(image),
-        )
+        from tracker.imaging.align import align_images
+
+        # Hair moves between visits: register on everything but the hair region (both on working copies).
+        base_working = working_for_long_side(baseline.shape, working_long_side)
+        base_work = shrink(baseline, base_working)
+        alignment = align_images(base_work, work, preset="global", reference_mask=~hair_region(base_work),
+                                 moving_mask=~hair_region(work))
+        alignment = full_alignment(alignment, base_working, working)
+        align_flags = [] if alignment.ok else ["alignment_failed"]
     if roi is None:
         if alignment is not None and alignment.ok:
             base_roi = baseline_roi if baseline_roi is not None else default_roi(view, baseline.shape)
             roi = carry_roi(base_roi, alignment.matrix)
         else:
             roi = default_roi(view, image.shape)
-    roi_mask = polygon_mask(roi, image.shape)
+    measuring = working_for_long_side(image.shape, coverage_long_side)
+    roi_mask = polygon_mask(transform_points(np.asarray(roi, float), measuring.to_work()), measuring.shape)
+    if not roi_mask.any() and measuring.reduced:  # a sliver of an ROI can vanish at reduced size
+        measuring = working_for_long_side(image.shape, None)
+        roi_mask = polygon_mask(roi, image.shape)
     if not roi_mask.any():
         raise ValueError("the region of interest lies outside the image")
-    measured = measure_coverage(image, roi_mask=roi_mask)
+    measured = measure_coverage(shrink(image, measuring), roi_mask=roi_mask)
     metrics = measured.metrics()
     # Strands of a global photo are not countable: count-based figures are not measured here.
     metrics.update({"hair_count": None, "density_per_cm2": None, "mean_shaft_width_um": None,
                     "vellus_fraction": None})
     quality = _merge_quality(gate.as_dict(), list(measured.flags) + align_flags)
-    sums = tile_sums(image.shape, field_mask=roi_mask, pixel_values=measured.mask)
+    sums = tile_sums(measuring.shape, field_mask=roi_mask, pixel_values=measured.mask)
     coverage_sd = bootstrap_ratio_sd(sums["pixels"], sums["area"])
     uncertainty = {"hair_coverage_sd": coverage_sd, "scalp_visibility_sd": coverage_sd}
     return PhotoAnalysis(
@@ -363,7 +372,8 @@ def analyse_global(
         quality=quality,
         transform=None if alignment is None else alignment.matrix,
         alignment=None if alignment is None else alignment.as_dict(),
-        mask=measured.mask,
-        parameters={"view": view, "roi": np.asarray(roi, float).round(2).tolist()},
+        mask=enlarge_mask(measured.mask, measuring),
+        parameters={"view": view, "roi": np.asarray(roi, float).round(2).tolist(),
+                    "working_shape": list(working.shape), "coverage_shape": list(measuring.shape)},
     )
 

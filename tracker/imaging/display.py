@@ -29,7 +29,6 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from skimage.filters import threshold_otsu
 
 __all__ = ["grey_world", "match_display", "match_exposure", "normalise_series", "skin_mask"]
 
@@ -147,6 +146,8 @@ def _bright_threshold(values: np.ndarray) -> float:
     different classes (dark hair vs skin, means < 0.6 apart as a ratio), else 0.65 x the median."""
     if values.size == 0 or values.min() == values.max():
         return -1.0
+    from skimage.filters import threshold_otsu  # imported here: scikit-image costs ~1 s of start-up
+
     t = float(threshold_otsu(values))
     low, high = values[values <= t], values[values > t]
     if low.size and high.size and low.mean() < 0.6 * high.mean():

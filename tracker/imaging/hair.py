@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from skimage.morphology import skeletonize
 
 from tracker.errors import ImageRejected
 from tracker.imaging.hair_contrast import hair_contrast
@@ -48,6 +47,7 @@ from tracker.imaging.hair_graph import (  # noqa: F401 (the *_DEG constants are 
 from tracker.imaging.hair_segment import close_grooves, drop_blobs, fill_small_holes, hysteresis
 from tracker.imaging.hair_units import drop_pale, weigh_border_hairs
 from tracker.imaging.normalise import as_float_image, flat_field
+from tracker.imaging.skeleton import skeletonize
 
 __all__ = ["ASSUMED_PX_PER_MM", "HairMeasurement", "hair_mask", "measure_closeup"]
 

@@ -26,9 +26,10 @@ Plain functions on numpy arrays; nothing here knows about the rest of the pipeli
 
 from __future__ import annotations
 
+from math import erf  # scalars only; scipy.special would add ~0.5 s to every CLI start
+
 import cv2
 import numpy as np
-from scipy.special import erf
 
 __all__ = ["cross_profiles", "mean_profile", "profile_width", "shaft_width_px", "solve_box_blur",
            "width_given_blur"]

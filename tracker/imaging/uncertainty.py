@@ -178,3 +178,70 @@ def border_turnover_sd(
     x = np.maximum(to_edge[yi, xi] - 0.5, 0.0)  # from the pixel centre to the field's edge (a pixel border)
     q = np.where(x < reposition_px, (1.0 - x / reposition_px) / 2.0, 0.0)
     return float(np.sqrt(2.0 * np.sum(w**2 * q * (1.0 - q))))
+
+
+def closeup_uncertainty(
+    shape: tuple[int, ...],
+    hairs: tuple[dict, ...],
+    mask: np.ndarray,
+    *,
+    px_per_mm: float | None,
+    vellus_um: float = 30.0,
+    field_mask: np.ndarray | None = None,
+) -> dict[str, float | None]:
+    """Standard deviations of a close-up's figures (``<metric>_sd``), all in one frame.
+
+    Count and density: the noise between re-shots of the same site (:func:`border_turnover_sd`: hairs
+    entering and leaving at the image edge), which a change between visits must exceed; the tile
+    bootstrap (the spread between different fields of the scalp, 3.4-6.3x larger on re-shot phantoms)
+    is kept as ``*_sampling_sd``. Coverage, mean width and vellus share: the tile bootstrap.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W[, C])`` of the frame the hairs and the mask are in.
+    hairs : sequence of dict
+        Counted hairs with ``x``, ``y``, ``width_px`` (px of that frame) and optional ``weight``.
+    mask : (H, W) bool ndarray
+        The hair mask.
+    px_per_mm : float or None
+        Scale of that frame; without it the figures in mm are None (and the re-shot shift assumes the
+        detector's :data:`tracker.imaging.hair.ASSUMED_PX_PER_MM`).
+    vellus_um : float
+        Vellus threshold.
+    field_mask : (H, W) bool ndarray, optional
+        Analysed field (default: the whole frame).
+    """
+    points = np.array([[h["x"], h["y"]] for h in hairs], np.float64).reshape(-1, 2)
+    widths = np.array([h["width_px"] for h in hairs], np.float64)
+    counts = tile_sums(shape, field_mask=field_mask, pixel_values=mask, points=points)
+    result: dict[str, float | None] = {
+        "hair_coverage_sd": bootstrap_ratio_sd(counts["pixels"], counts["area"]),
+        "hair_count_sd": None,
+        "density_per_cm2_sd": None,
+        "mean_shaft_width_um_sd": None,
+        "vellus_fraction_sd": None,
+    }
+    if px_per_mm:
+        reposition_px = REPOSITION_MM * px_per_mm
+    else:
+        from tracker.imaging.hair import ASSUMED_PX_PER_MM
+
+        reposition_px = REPOSITION_MM * ASSUMED_PX_PER_MM
+    weights = np.array([h.get("weight", 1.0) for h in hairs], np.float64)
+    turnover = border_turnover_sd(points, shape, weights=weights, reposition_px=reposition_px)
+    total_area = float(counts["area"].sum())
+    result["hair_count_sd"] = turnover
+    count_sd = bootstrap_ratio_sd(counts["points"], counts["area"])
+    result["hair_count_sampling_sd"] = None if count_sd is None else count_sd * total_area
+    if px_per_mm:
+        px_per_cm2 = (px_per_mm * 10.0) ** 2
+        result["density_per_cm2_sd"] = turnover / total_area * px_per_cm2
+        result["density_per_cm2_sampling_sd"] = None if count_sd is None else count_sd * px_per_cm2
+    if px_per_mm and len(widths):
+        widths_um = widths / px_per_mm * 1000.0
+        width_sums = tile_sums(shape, points=points, point_values=widths_um)["points"]
+        vellus = tile_sums(shape, points=points, point_values=(widths_um < vellus_um).astype(float))["points"]
+        result["mean_shaft_width_um_sd"] = bootstrap_ratio_sd(width_sums, counts["points"])
+        result["vellus_fraction_sd"] = bootstrap_ratio_sd(vellus, counts["points"])
+    return result

@@ -25,10 +25,11 @@ As with any ``multiprocessing`` start method but ``fork``, a script that calls :
 with more than one worker must guard its entry point with ``if __name__ == "__main__":`` (the workers
 import the main module). ``tracker`` (the CLI) and ``streamlit run`` already do.
 
-Measured (benchmarks/speed.py, a 12-photo visit of sample-size photos): about 3 s of CPU in all; on this
-shared 2-core machine (load 9-11, and the kernel's autogroup scheduling gives one session the same CPU
-share whatever its number of processes) 2 workers were only 1.08x faster than 1, both workers running
-at once; the figure on an idle machine is still to be measured.
+Measured (benchmarks/speed.py --only workers, a 12-photo visit of sample-size photos): on this shared
+2-core machine at load 9-11 (the kernel's autogroup scheduling gives one session the same CPU share
+whatever its number of processes) 2 workers were only 1.08x faster than 1; at load 4 (after the issue 7
+pipeline work), 29.5 s with 1 worker and 20.2 s with 2: 1.46x. Each sample-size analysis is now mostly
+alignment (ECC and feature matching, about 0.8 s of 1.2-1.5 s). An idle machine is still to be measured.
 """
 
 from __future__ import annotations

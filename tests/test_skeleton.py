@@ -1,0 +1,62 @@
+"""Zhang-Suen skeleton without scikit-image (tracker.imaging.skeleton): pixel for pixel as skimage's."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage.morphology import skeletonize as skimage_skeletonize
+
+from tracker.imaging.skeleton import skeletonize
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_same_as_scikit_image_on_random_masks(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(3, 160, 2)
+    mask = rng.random((h, w)) < rng.uniform(0.2, 0.8)
+    if seed % 2:  # blobs and strokes rather than salt and pepper
+        mask = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), rng.uniform(0.7, 3.0)) > 0.5
+    before = mask.copy()
+    result = skeletonize(mask)
+    np.testing.assert_array_equal(mask, before)
+    assert result.dtype == bool and result.shape == mask.shape
+    np.testing.assert_array_equal(result, skimage_skeletonize(mask))
+
+
+def test_same_as_scikit_image_on_hair_strokes():
+    mask = np.zeros((300, 400), np.uint8)
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        x0, y0, x1, y1 = rng.integers(0, 400, 4)
+        cv2.line(mask, (int(x0), int(y0 % 300)), (int(x1), int(y1 % 300)), 255, int(rng.integers(1, 15)))
+    np.testing.assert_array_equal(skeletonize(mask), skimage_skeletonize(mask > 0))
+
+
+def test_ellipse_reduces_to_its_axis():
+    # the example of skimage's documentation
+    x, y = np.ogrid[0:9, 0:9]
+    ellipse = (1.0 / 3 * (x - 4) ** 2 + (y - 4) ** 2 < 3**2)
+    expected = np.zeros((9, 9), bool)
+    expected[3:7, 4] = True
+    np.testing.assert_array_equal(skeletonize(ellipse), expected)
+
+
+@pytest.mark.parametrize("width", [1, 4, 9])
+def test_bar_becomes_one_pixel_line(width):
+    mask = np.zeros((40, 120), bool)
+    mask[20 - width // 2:20 - width // 2 + width, 10:110] = True
+    skeleton = skeletonize(mask)
+    columns = skeleton[:, 20:100].sum(axis=0)
+    np.testing.assert_array_equal(columns, 1)  # one pixel across, all along the middle
+
+
+def test_empty_and_full_border_cases():
+    assert not skeletonize(np.zeros((10, 10), bool)).any()
+    full = np.ones((5, 7), np.uint8)
+    np.testing.assert_array_equal(skeletonize(full), skimage_skeletonize(full.astype(bool)))
+
+
+def test_rejects_non_2d():
+    with pytest.raises(ValueError):
+        skeletonize(np.zeros((4, 4, 3), bool))
