@@ -24,7 +24,16 @@ from tracker.imaging.align import (
     required_correlation,
     warp_to_reference,
 )
-from tracker.imaging.features import checked_grey, checked_mask, feature_candidates, working_image
+from tracker.imaging.features import (
+    _detect,
+    _match,
+    checked_grey,
+    checked_mask,
+    evidence_reason,
+    feature_candidates,
+    vignette_mask,
+    working_image,
+)
 from tracker.imaging.geometry import image_corners, resize_matrix, transform_points
 
 VIEW = (480, 640)
@@ -637,3 +646,89 @@ def test_uncertainty_reason(value, refused):
     from tracker.imaging.align_policy import uncertainty_reason
 
     assert (uncertainty_reason(value) is not None) == refused
+
+
+@pytest.mark.parametrize(
+    ("model", "inliers", "ratio", "spread", "accepted"),
+    [
+        ("homography", 24, 0.9, 0.5, False),  # too few inliers
+        ("homography", 25, 0.2, 0.5, True),
+        ("homography", 29, 0.15, 0.5, False),  # low share needs many inliers
+        ("homography", 30, 0.15, 0.5, True),
+        ("homography", 300, 0.11, 0.5, False),  # never below LOW_INLIER_RATIO
+        ("homography", 300, 0.9, 0.01, False),  # clustered
+        ("similarity", 29, 0.5, 0.01, False),  # a compact similarity needs many inliers
+        ("similarity", 30, 0.5, 0.01, True),
+        ("similarity", 300, 0.5, 0.004, False),
+    ],
+)
+def test_evidence_rules(model, inliers, ratio, spread, accepted):
+    cand = {"matrix": np.eye(3), "model": model, "inliers": inliers, "inlier_ratio": ratio, "inlier_spread": spread}
+    assert (evidence_reason(cand, min_inliers=25 if model == "homography" else 15) is None) == accepted
+
+
+def test_matches_are_mutual_and_the_share_counts_strict_matches_only():
+    ref, mov, _ = make_pair("astronaut", angle=10.0, zoom=1.1)
+    work = [working_image(checked_grey(x, name="x"), checked_mask(None, x.shape[:2], name="m")) for x in (ref, mov)]
+    pts_r, desc_r = _detect("orb", *work[0][:2])
+    pts_m, desc_m = _detect("orb", *work[1][:2])
+    pairs, strict = _match("orb", desc_m, desc_r)
+    assert len(pairs) == len(strict) > 100 and 0 < strict.sum() < len(pairs)
+    assert len({m for m, _ in pairs}) == len(pairs) and len({r for _, r in pairs}) == len(pairs)  # one-to-one
+    (cand,) = feature_candidates("orb", work[0], work[1])
+    assert cand["matches"] == len(pairs) and 0.5 < cand["inlier_ratio"] <= 1.0
+
+
+@pytest.mark.parametrize("zoom", [2.2, 0.75])
+def test_closeup_large_zoom_of_a_smooth_scene_is_right_or_refused(zoom):
+    """A small, smooth photo (dermoscopy-like: enlarged 2x for features) re-shot at 2.2x / 0.75x zoom."""
+    small = cv2.resize(source("chelsea"), (200, 150), interpolation=cv2.INTER_AREA)
+    big = cv2.resize(small, (800, 600), interpolation=cv2.INTER_CUBIC)
+    a_r = view_matrix(big.shape, (600, 800))
+    a_m = view_matrix(big.shape, (600, 800), 15.0, zoom, (10.0, -5.0))
+    ref = cv2.resize(render(big, a_r, (600, 800)), (200, 150), interpolation=cv2.INTER_AREA)
+    mov = cv2.resize(render(big, a_m, (600, 800)), (200, 150), interpolation=cv2.INTER_AREA)
+    to_small = resize_matrix((600, 800), (150, 200))
+    h = to_small @ np.linalg.inv(a_r) @ a_m @ np.linalg.inv(to_small)
+    result = align_images(ref, mov, preset="closeup")
+    if result.ok:
+        assert_corners(result.matrix, h / h[2, 2], mov.shape, atol=2.0)
+    if zoom > 1:  # the zoomed-in view shows only the middle: must be found
+        assert result.ok, result.reason
+
+
+def _ringed(image: np.ndarray) -> np.ndarray:
+    """The photo seen through a dermoscope: black outside a circle slightly wider than the frame."""
+    h, w = image.shape[:2]
+    yy, xx = np.indices((h, w))
+    inside = (xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2 <= (0.55 * w) ** 2
+    out = image.copy()
+    out[~inside] = 8
+    return out
+
+
+def test_vignette_mask_finds_the_dark_ring_only():
+    photo = source("immunohistochemistry")[:480, :640].copy()  # bright, stained tissue (skin-like)
+    grey = cv2.cvtColor(_ringed(photo), cv2.COLOR_RGB2GRAY)
+    keep = vignette_mask(grey)
+    assert keep.dtype == np.bool_ and keep.shape == grey.shape
+    assert not keep[grey == 8].any() and keep[240, 320]
+    assert 0.9 < keep.mean() < 0.95  # the ring (3.4 %) and a margin of 5 % of the short side for its edge
+    assert vignette_mask(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)).all()
+    one_dark_corner = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    one_dark_corner[:120, :160] = 5  # a dark lesion reaching one corner is not a ring
+    assert vignette_mask(one_dark_corner).all()
+    hairs = np.full((480, 640), 200, np.uint8)
+    for k in range(-640, 640, 9):  # thin dark hairs crossing every corner
+        cv2.line(hairs, (k, 0), (k + 480, 480), 20, 2)
+    assert vignette_mask(hairs).all()
+    with pytest.raises(ValueError):
+        vignette_mask(photo)
+
+
+def test_closeup_with_a_camera_fixed_ring_aligns_on_the_skin():
+    """Both views are seen through the same dermoscope ring: features on it would pull towards identity."""
+    ref, mov, h_true = make_pair("coffee", angle=20.0, zoom=1.15, shift=(25, -15))
+    result = align_images(_ringed(ref), _ringed(mov), preset="closeup")
+    assert result.ok, result.reason
+    assert_corners(result.matrix, h_true, mov.shape, atol=0.5)  # measured 0.01 px; 1.15 px without the mask

@@ -66,6 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_rotation_deg": MAX_ROTATION_DEG,
         "models": ("homography",),
         "min_similarity_inliers": None,
+        "mask_vignette": False,
         "refuse_ecc_disagreement": True,
     },
     "closeup": {
@@ -73,6 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_rotation_deg": 180.0,
         "models": ("homography", "similarity"),
         "min_similarity_inliers": 15,
+        "mask_vignette": True,
         "refuse_ecc_disagreement": False,
     },
 }
