@@ -5,15 +5,13 @@ read the patient, gathers visits, measurements, charts and the aligned before/af
 with :func:`tracker.reports.pdf_report.build_report_pdf` and audits the export. :func:`summary_sentences`
 turns a timeline into the plain-language lines shown on the report's cover and on the progress page.
 
-The before/after pairs are built here from :func:`tracker.services.photos.load_pixels` and each
-follow-up's stored transform (``cv2.warpPerspective`` into the baseline's frame). The display path
-only: colours are matched for viewing (:func:`tracker.imaging.display.normalise_series`), never for
-measuring.
+The before/after pairs are the Compare page's (:func:`tracker.services.comparison.compare_photos`): the
+follow-up in its baseline's frame through the stored transforms, cut to the area both show, colours
+matched for viewing only, never for measuring.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 import cv2
@@ -23,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from tracker import PIPELINE_VERSION
-from tracker.imaging.display import normalise_series
 from tracker.reports.chart_images import chart_png
 from tracker.reports.charts import progress_chart
+from tracker.reports.comparison_view import framed_pair
 from tracker.reports.labels import visit_label
 from tracker.reports.pdf_report import (
     BeforeAfter,
@@ -37,8 +35,9 @@ from tracker.reports.pdf_report import (
     format_measure,
 )
 from tracker.services.access import Actor, audit, missing, require_patient_access
+from tracker.services.comparison import compare_photos
 from tracker.services.patients import treatment_summary
-from tracker.services.photos import latest_analysis, load_pixels
+from tracker.services.photos import latest_analysis
 from tracker.services.timeline import PRIMARY_METRIC, timeline
 from tracker.store import Analysis, Patient, Store, Visit
 
@@ -123,50 +122,42 @@ def summary_sentences(frame: pd.DataFrame) -> list[str]:
 # --- aligned before/after pairs -------------------------------------------------------------------------
 
 
-def _shrink(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    factor = min(1.0, long_side / max(image.shape[:2]))
+def _shrink(image: np.ndarray, long_side: int) -> np.ndarray:
+    factor = long_side / max(image.shape[:2])
     if factor >= 1.0:
-        return image, 1.0
+        return image
     size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def aligned_pair(
     store: Store, photo_id: int, *, actor: Actor, long_side: int = DISPLAY_PX
 ) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """A follow-up photo warped into its baseline's frame, with the baseline, for display.
+    """A follow-up photo in its baseline's frame, with the baseline, for display (the Compare page's pair).
 
     Parameters
     ----------
     photo_id : int
-        The follow-up photo; its newest analysis gives the baseline and the 3x3 transform.
+        The follow-up photo; its newest analysis names the baseline.
     long_side : int
-        Both photos are reduced so the baseline's long side is at most this many pixels.
+        Both photos are reduced so their long side is at most this many pixels.
 
     Returns
     -------
     (baseline_photo_id, before, after) or None
-        ``before`` and ``after`` are (H, W, 3) uint8 RGB arrays of one shape (pixels outside the warped
-        follow-up are 0), colours of ``after`` matched to ``before`` for display. None when the photo
-        has no analysis, is its own baseline, or has no usable transform.
+        ``before`` and ``after`` are (H, W, 3) uint8 RGB arrays of one shape, cut to the area both show,
+        colours of ``after`` matched to ``before`` for display
+        (:func:`tracker.services.comparison.compare_photos`). None when the photo has no analysis, is its
+        own baseline, or was not aligned.
     """
     analysis = latest_analysis(store, photo_id, actor=actor)
-    if analysis is None or analysis.transform is None or analysis.baseline_photo_id in (None, photo_id):
+    if analysis is None or analysis.baseline_photo_id in (None, photo_id):
         return None
-    if not (analysis.quality or {}).get("alignment", {}).get("ok", False):
+    comparison = compare_photos(store, analysis.baseline_photo_id, photo_id, actor=actor, audited=False)
+    if not comparison.aligned:
         return None
-    matrix = np.asarray(analysis.transform, dtype=np.float64)
-    if matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-12:
-        return None
-    before, s_before = _shrink(load_pixels(store, analysis.baseline_photo_id, actor=actor), long_side)
-    after, s_after = _shrink(load_pixels(store, photo_id, actor=actor), long_side)
-    to_small = np.diag([s_before, s_before, 1.0]) @ matrix @ np.diag([1.0 / s_after, 1.0 / s_after, 1.0])
-    height, width = before.shape[:2]
-    warped = cv2.warpPerspective(after, to_small, (width, height), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    with contextlib.suppress(ValueError):  # too little shared skin to match colours: show them as taken
-        before, warped = normalise_series([before, warped])
-    return int(analysis.baseline_photo_id), before, warped
+    before, after = framed_pair(comparison, show_roi=False)
+    return int(analysis.baseline_photo_id), _shrink(before, long_side), _shrink(after, long_side)
 
 
 # --- gathering ------------------------------------------------------------------------------------------
