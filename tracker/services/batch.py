@@ -15,29 +15,32 @@ How the work is shared:
 * a photo whose baseline is another photo of the same batch (two photos of one view in one visit) is
   analysed after its baseline, in a second round, because its ROI is carried from the baseline's
   stored analysis;
-* workers start from a ``forkserver`` (never ``fork`` of a possibly multi-threaded server such as
-  Streamlit) that has the pipeline imported already, so starting them costs a fork, not an import;
-  each worker runs OpenCV single-threaded (the cores are shared between the workers instead).
+* ``workers=N`` is this process plus N - 1 worker processes. The workers start from a ``forkserver``
+  (never ``fork`` of a possibly multi-threaded server such as Streamlit) that imports the pipeline first;
+  that start-up takes 1-2 s, as long as one or two analyses, so this process does not wait for it: it
+  analyses photos itself meanwhile, and a worker is handed a photo only when it has none waiting (see
+  :func:`_share_round`). Every process runs OpenCV single-threaded while they share the cores.
 
-With ``workers=1`` (or a single photo) everything runs in this process, as plain calls.
+With ``workers=1`` (or a single photo) everything runs in this process, as plain calls (OpenCV with its
+own threads).
 
 As with any ``multiprocessing`` start method but ``fork``, a script that calls :func:`analyse_visit`
 with more than one worker must guard its entry point with ``if __name__ == "__main__":`` (the workers
 import the main module). ``tracker`` (the CLI) and ``streamlit run`` already do.
 
-Measured (benchmarks/speed.py --only workers, a 12-photo visit of sample-size photos): on this shared
-2-core machine at load 9-11 (the kernel's autogroup scheduling gives one session the same CPU share
-whatever its number of processes) 2 workers were only 1.08x faster than 1; at load 4 (after the issue 7
-pipeline work), 29.5 s with 1 worker and 20.2 s with 2: 1.46x. Each sample-size analysis is now mostly
-alignment (ECC and feature matching, about 0.8 s of 1.2-1.5 s). An idle machine is still to be measured.
+Measured (benchmarks/speed.py --only workers, a 12-photo visit of sample-size photos): at load 0.3-1,
+with a pool of 2 worker processes started per call, 11.8 s with 1 worker and 9.2 s with 2 (1.28x): the
+pool's start-up (2.1 s measured alone) was paid before any work began.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,12 +148,59 @@ def analyse_visit(
     else:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
-        with ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_start_worker,
-                                 initargs=(store.settings,)) as pool:
+        with ProcessPoolExecutor(max_workers=count - 1, mp_context=context, initializer=_start_worker,
+                                 initargs=(store.settings,)) as pool, _single_threaded_opencv():
             for batch in rounds:
-                futures: dict[int, Future] = {pid: pool.submit(_work, pid, actor) for pid in batch}
-                ids.update({pid: future.result() for pid, future in futures.items()})
+                ids.update(_share_round(store, batch, actor, pool, children=count - 1))
     return _outcomes(store, [p.id for p in photos], ids)
+
+
+def _share_round(
+    store: Store, batch: list[int], actor: Actor, pool: ProcessPoolExecutor, *, children: int
+) -> dict[int, int | str]:
+    """Analyse one round: this process takes photos too while the pool's children start and work.
+
+    Starting the worker processes (a forkserver that imports the pipeline, then a fork each) takes 1-2 s
+    on this machine, as long as one or two analyses; a child is handed a photo only when it has none
+    waiting, and this process takes the next photo itself meanwhile, so nobody waits for the start-up.
+    """
+    pending = deque(batch)
+    in_flight: dict[Future, int] = {}
+    done: dict[int, int | str] = {}
+
+    def hand_out() -> None:
+        while pending and len(in_flight) < children:
+            pid = pending.popleft()
+            in_flight[pool.submit(_work, pid, actor)] = pid
+
+    def collect(futures: set[Future]) -> None:
+        for future in futures:
+            done[in_flight.pop(future)] = future.result()
+
+    hand_out()
+    while pending or in_flight:
+        if pending:
+            pid = pending.popleft()
+            done[pid] = _analyse_one(store, pid, actor)
+            collect({f for f in in_flight if f.done()})
+        else:
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            collect(finished)
+        hand_out()
+    return done
+
+
+@contextmanager
+def _single_threaded_opencv() -> Iterator[None]:
+    """OpenCV on one thread in this process while it shares the cores with worker processes."""
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def _rounds(store: Store, photos: list[Photo]) -> list[list[int]]:
