@@ -151,3 +151,17 @@ def test_clipped_skin_channel_is_left_out():
     assert "clipped" in bright.flags and "clipped" not in base.flags
     assert abs(bright.hair_coverage - base.hair_coverage) < 0.02
     assert_allclose(base.hair_coverage, truth.mean(), atol=0.03)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+def test_other_dtypes_give_the_uint8_result(dtype):
+    img, _ = draw_strands(150, seed=9)
+    scaled = img.astype(np.float64) / 255.0
+    other = (scaled * 65535).round().astype(np.uint16) if dtype == np.uint16 else scaled.astype(dtype)
+    assert_allclose(measure_coverage(other).hair_coverage, measure_coverage(img).hair_coverage, atol=0.005)
+
+
+def test_light_polarity_measures_white_hair_on_dark_skin():
+    # Reads about 0.04 high (soft strand edges against a low-contrast dark skin): a known limit, bounded here.
+    img, truth = draw_strands(150, seed=4, skin=(95, 65, 50), hair=(235, 235, 230))
+    assert_allclose(measure_coverage(img, polarity="light").hair_coverage, truth.mean(), atol=0.05)

@@ -107,3 +107,41 @@ def test_background_rejects_colour_and_bad_polarity():
         background(_skin(), scale_px=20)
     with pytest.raises(ValueError):
         flat_field(_skin(), polarity="sideways")
+
+
+# Reference: flat_field as it was before the speed-up (per-channel log/exp in numpy); close-up hair
+# counting relies on its values, so the faster version must reproduce them.
+def _reference_background(grey, scale, polarity):
+    h, w = grey.shape
+    factor = max(1.0, scale / 15)
+    lw, lh = max(4, round(w / factor)), max(4, round(h / factor))
+    small = cv2.resize(grey, (lw, lh), interpolation=cv2.INTER_AREA) if factor > 1 else grey
+    k = max(3, int(round(scale / factor)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    pad = k // 2 + 2
+    odd, even = np.pad(small, pad, mode="reflect", reflect_type="odd"), np.pad(small, pad, mode="reflect")
+    padded = np.minimum(odd, even) if polarity == "dark" else np.maximum(odd, even)
+    op = cv2.MORPH_CLOSE if polarity == "dark" else cv2.MORPH_OPEN
+    bg = cv2.morphologyEx(padded, op, kernel, borderType=cv2.BORDER_REPLICATE)
+    bg = np.clip(cv2.GaussianBlur(bg, (0, 0), sigmaX=1.0)[pad:-pad, pad:-pad], 0.0, None)
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR) if bg.shape != (h, w) else bg
+
+
+def _reference_flat_field(image, scale, polarity):
+    img = image.astype(np.float32) / 255.0
+    channels = [img] if img.ndim == 2 else [img[:, :, c] for c in range(img.shape[2])]
+    log_sum = np.zeros(img.shape[:2], np.float32)
+    for ch in channels:
+        bg = _reference_background(ch, scale, polarity)
+        ratio = (ch + 1 / 255) / (bg + 1 / 255) if polarity == "dark" else (bg + 1 / 255) / (ch + 1 / 255)
+        log_sum += np.log(np.clip(ratio, 0.01, 4.0))
+    return np.exp(log_sum / len(channels))
+
+
+@pytest.mark.parametrize("scale,polarity,grey", [(40.0, "dark", False), (97.0, "dark", False),
+                                                  (40.0, "light", False), (60.0, "dark", True)])
+def test_flat_field_matches_the_reference_implementation(scale, polarity, grey):
+    img, _ = _with_hair(_skin(shape=(300, 410), falloff=0.4, noise=3.0, seed=4))
+    img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if grey else img
+    assert_allclose(flat_field(img, background_scale_px=scale, polarity=polarity),
+                    _reference_flat_field(img, scale, polarity), rtol=1e-5)

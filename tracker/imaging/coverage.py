@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from tracker.imaging.normalise import Polarity, as_float_image, flat_field
+from tracker.imaging.normalise import _EPS, Polarity, as_float_image, low_res_background
 
 __all__ = ["CoverageMeasurement", "measure_coverage"]
 
@@ -49,6 +50,11 @@ MAX_CLIPPED_SHARE = 0.005
 CLIP_LEVEL = 254.0 / 255.0
 #: A ROI smaller than this many pixels is too small for a coverage figure.
 MIN_ROI_PX = 400
+#: The reference percentiles are read on a regular subsample of the ROI of at least this many pixels.
+PERCENTILE_SAMPLE_PX = 250_000
+#: The flat field is estimated on a copy reduced so that the closing spans about this many pixels (the
+#: background is smooth; :func:`~tracker.imaging.normalise.low_res_background` reduces further).
+_BACKGROUND_WORK_PX = 30
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,21 @@ class CoverageMeasurement:
             "roi_area_px": int(self.roi_area_px),
             "flags": list(self.flags),
         }
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    """Validate like :func:`~tracker.imaging.normalise.as_float_image` without a full-size float copy."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.dtype in (np.float32, np.float64) or image.ndim not in (2, 3):
+        as_float_image(image)  # raises with the shared messages (and rejects NaN / inf)
+        return np.clip(image, 0.0, 1.0).astype(np.float32) if image.dtype.kind == "f" else image
+    as_float_image(image[:8, :8])  # dtype, channel count
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise ValueError(f"image is too small to analyse: {image.shape[:2]}")
+    return image
 
 
 def _check_roi(roi_mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
@@ -114,12 +135,20 @@ def measure_coverage(
     ValueError
         Bad image shape/dtype, ROI of the wrong shape/dtype or empty, non-positive scale.
     """
-    img = as_float_image(image)
-    roi = _check_roi(roi_mask, img.shape[:2])
-    scale = max(31.0, min(img.shape[:2]) / 3.0) if background_scale_px is None else background_scale_px
+    if polarity not in ("dark", "light"):
+        raise ValueError(f"polarity must be 'dark' or 'light', got {polarity!r}")
+    image = _check_image(image)
+    h, w = image.shape[:2]
+    roi = _check_roi(roi_mask, (h, w))
+    scale = max(31.0, min(h, w) / 3.0) if background_scale_px is None else float(background_scale_px)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"background_scale_px must be a positive number, got {background_scale_px!r}")
     flags: list[str] = []
-    channels = [img] if img.ndim == 2 else [img[:, :, k] for k in range(img.shape[2])]
-    clipped = [float((ch[roi] >= CLIP_LEVEL).mean()) for ch in channels]
+    channels = [np.ascontiguousarray(image)] if image.ndim == 2 else cv2.split(np.ascontiguousarray(image))
+    top = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
+    roi8 = roi.view(np.uint8)
+    n_roi = int(cv2.countNonZero(roi8))
+    clipped = [cv2.countNonZero(cv2.compare(ch, CLIP_LEVEL * top, cv2.CMP_GE) & roi8) / n_roi for ch in channels]
     first = 1 if len(channels) == 3 else 0  # red: least hair/skin contrast, first to clip on skin
     usable = range(first, len(channels))
     keep = [k for k in usable if clipped[k] <= MAX_CLIPPED_SHARE]
@@ -127,24 +156,49 @@ def measure_coverage(
         flags.append("clipped")  # a channel that carries the measurement is clipped on the scalp
     if not keep:
         keep = [int(np.argmin(clipped))]
-    c = np.zeros(img.shape[:2], dtype=np.float32)
-    for k in keep:
-        c -= np.log(flat_field(channels[k], background_scale_px=scale, polarity=polarity))
-    c /= len(keep)
-    vals = c[roi]
+    c = _contrast([channels[k] for k in keep], scale=scale, polarity=polarity)
+    step = max(1, int(np.sqrt(n_roi / PERCENTILE_SAMPLE_PX)))
+    vals = c[::step, ::step][roi[::step, ::step]]
     if vals.size < MIN_ROI_PX:
+        vals = c[roi]
+    if n_roi < MIN_ROI_PX:
         flags.append("small_roi")
     skin_level, hair_level = (float(v) for v in np.percentile(vals, [REF_PERCENTILE, 100 - REF_PERCENTILE]))
     t = skin_level + SPLIT_FRACTION * (hair_level - skin_level)
     if hair_level - skin_level < MIN_SEPARATION:
         flags.append("low_separation")
         t = max(t, skin_level + MIN_SEPARATION / 2)
-    mask = c > t
-    coverage = float(mask[roi].mean())
+    mask8 = cv2.compare(c, t, cv2.CMP_GT)
+    coverage = cv2.countNonZero(mask8 & roi8) / n_roi
     return CoverageMeasurement(
         hair_coverage=coverage,
         scalp_visibility=1.0 - coverage,
-        roi_area_px=int(roi.sum()),
-        mask=mask,
+        roi_area_px=n_roi,
+        mask=mask8.view(bool),
         flags=tuple(flags),
     )
+
+
+def _contrast(channels: list[np.ndarray], *, scale: float, polarity: Polarity) -> np.ndarray:
+    """Hair contrast ``c = -log(channel / background)`` averaged over ``channels``, (H, W) float32.
+
+    The background is estimated on a copy reduced by an integer factor (it is smooth), its logarithm is
+    averaged over the channels at low resolution and interpolated once to full size; the image side is a
+    table look-up for uint8. ``polarity="light"`` flips the sign (hair brighter than the scalp).
+    """
+    h, w = channels[0].shape
+    q = max(1, min(int(scale // _BACKGROUND_WORK_PX), h // 8, w // 8))
+    hq, wq = h // q * q, w // q * q  # an exact multiple of q takes OpenCV's fast area reduction
+    log_bg = None
+    log_img = np.zeros((h, w), np.float32)
+    lut = np.log(np.arange(256, dtype=np.float64) / 255.0 + _EPS).astype(np.float32)
+    for ch in channels:
+        small = ch if q == 1 else cv2.resize(ch[:hq, :wq], (wq // q, hq // q), interpolation=cv2.INTER_AREA)
+        small = as_float_image(small)
+        bg = low_res_background(small, scale_px=scale / q, polarity=polarity)
+        log_bg = np.log(bg + _EPS) if log_bg is None else log_bg + np.log(bg + _EPS)
+        cv2.add(log_img, cv2.LUT(ch, lut) if ch.dtype == np.uint8 else np.log(as_float_image(ch) + _EPS), dst=log_img)
+    log_bg = cv2.resize(log_bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    # c = mean log background - mean log image (sign flipped for light hair); bounded by the eps terms.
+    sign = 1.0 if polarity == "dark" else -1.0
+    return cv2.addWeighted(log_bg, sign / len(channels), log_img, -sign / len(channels), 0.0)

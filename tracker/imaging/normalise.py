@@ -115,30 +115,49 @@ def background(image_grey: np.ndarray, *, scale_px: float, polarity: Polarity = 
     scale = _check_scale(scale_px, "scale_px")
     if polarity not in ("dark", "light"):
         raise ValueError(f"polarity must be 'dark' or 'light', got {polarity!r}")
+    bg = low_res_background(grey, scale_px=scale, polarity=polarity)
+    if bg.shape != grey.shape:
+        bg = cv2.resize(bg, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return bg
+
+
+def low_res_background(grey: np.ndarray, *, scale_px: float, polarity: Polarity = "dark") -> np.ndarray:
+    """The background of :func:`background` before it is brought back to full size.
+
+    The background is smooth, so callers that only need it at a few places, or that compare it with the
+    image in the log domain, can interpolate this small array themselves (``cv2.resize`` with
+    ``INTER_LINEAR`` to the full size gives exactly :func:`background`).
+
+    Parameters
+    ----------
+    grey : (H, W) float32 ndarray
+        One channel in [0, 1] (as returned by :func:`as_float_image`); not checked, never mutated.
+    scale_px : float
+        Closing diameter in full-resolution pixels (positive).
+    polarity : {"dark", "light"}
+        As for :func:`background`.
+
+    Returns
+    -------
+    (h, w) float32 ndarray
+        The background on a grid reduced by ``max(1, scale_px / 15)`` (the full size when no reduction).
+    """
     h, w = grey.shape
-    factor = max(1.0, scale / _LOW_RES_KERNEL_PX)
+    factor = max(1.0, scale_px / _LOW_RES_KERNEL_PX)
     lw, lh = max(4, round(w / factor)), max(4, round(h / factor))
     small = cv2.resize(grey, (lw, lh), interpolation=cv2.INTER_AREA) if factor > 1 else grey
-    k = max(3, int(round(scale / factor)) | 1)
+    k = max(3, int(round(scale_px / factor)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     op = cv2.MORPH_CLOSE if polarity == "dark" else cv2.MORPH_OPEN
     # Odd reflection continues a light fall-off linearly past the border, so the closing neither fills
     # a reflected valley nor drags the brighter interior onto the edge; taking the minimum with the even
     # reflection keeps a hair near the border from becoming a bright spike in the padding.
     pad = k // 2 + 2
-    padded = np.minimum(
-        np.pad(small, pad, mode="reflect", reflect_type="odd"), np.pad(small, pad, mode="reflect")
-    )
-    if polarity == "light":
-        padded = np.maximum(
-            np.pad(small, pad, mode="reflect", reflect_type="odd"), np.pad(small, pad, mode="reflect")
-        )
+    combine = np.minimum if polarity == "dark" else np.maximum
+    padded = combine(np.pad(small, pad, mode="reflect", reflect_type="odd"), np.pad(small, pad, mode="reflect"))
     bg = cv2.morphologyEx(padded, op, kernel, borderType=cv2.BORDER_REPLICATE)
     bg = cv2.GaussianBlur(bg, (0, 0), sigmaX=1.0)[pad:-pad, pad:-pad]
-    bg = np.clip(bg, 0.0, None)
-    if bg.shape != (h, w):
-        bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
-    return bg.astype(np.float32, copy=False)
+    return np.clip(bg, 0.0, None).astype(np.float32, copy=False)
 
 
 def default_background_scale(shape: tuple[int, ...]) -> float:
@@ -178,10 +197,20 @@ def flat_field(
     scale = default_background_scale(img.shape) if background_scale_px is None else _check_scale(
         background_scale_px, "background_scale_px"
     )
-    channels = [img] if img.ndim == 2 else [img[:, :, c] for c in range(img.shape[2])]
-    log_sum = np.zeros(img.shape[:2], dtype=np.float32)
+    if polarity not in ("dark", "light"):
+        raise ValueError(f"polarity must be 'dark' or 'light', got {polarity!r}")
+    h, w = img.shape[:2]
+    channels = [img] if img.ndim == 2 else cv2.split(img)
+    product = None
     for ch in channels:
-        bg = background(ch, scale_px=scale, polarity=polarity)
-        ratio = (ch + _EPS) / (bg + _EPS) if polarity == "dark" else (bg + _EPS) / (ch + _EPS)
-        log_sum += np.log(np.clip(ratio, 0.01, 4.0))
-    return np.exp(log_sum / len(channels)).astype(np.float32)
+        bg = low_res_background(ch, scale_px=scale, polarity=polarity)
+        if bg.shape != (h, w):
+            bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+        num, den = (ch, bg) if polarity == "dark" else (bg, ch)
+        ratio = cv2.divide(num + _EPS, den + _EPS)
+        np.clip(ratio, 0.01, 4.0, out=ratio)
+        product = ratio if product is None else cv2.multiply(product, ratio, dst=product)
+    # Geometric mean over channels (the ratios are positive: clipped to [0.01, 4] above).
+    if len(channels) == 1:
+        return product
+    return np.cbrt(product) if len(channels) == 3 else np.sqrt(product)
