@@ -2,16 +2,14 @@
 candidate homographies from ORB or SIFT features.
 
 1. Both images go to grey, are resized to a working image of about 1000 px on the long side and
-   contrast-equalised with CLAHE. Optional masks say where features may be taken (global views mask
-   the hair out: hair moves between visits); they are eroded so that keypoint patches stay off the
-   excluded pixels.
-   For dermoscope close-ups, :func:`vignette_mask` removes the camera-fixed dark ring.
+   contrast-equalised with CLAHE. Optional masks say where features may be taken (global views mask the
+   hair out: hair moves between visits); they are eroded so that keypoint patches stay off the excluded
+   pixels. For dermoscope close-ups, :func:`vignette_mask` removes the camera-fixed dark ring.
 2. ORB or SIFT features + mutual nearest neighbours passing Lowe's ratio test +
-   ``cv2.findHomography(..., cv2.USAC_MAGSAC)`` (and, when
-   asked, a similarity by ``cv2.estimateAffinePartial2D``, for close-ups). Each result
-   is a candidate with its evidence (keypoints, matches, inliers, their share and spread), which
-   :func:`evidence_reason` judges. Geometric plausibility and the checks against the pixels are left to
-   :func:`tracker.imaging.align.align_images`.
+   ``cv2.findHomography(..., cv2.USAC_MAGSAC)`` (and, when asked, a similarity by
+   ``cv2.estimateAffinePartial2D``, for close-ups). Each result is a candidate with its evidence (keypoints,
+   matches, inliers, their share and spread), which :func:`evidence_reason` judges. Geometric plausibility
+   and the checks against the pixels are left to :func:`tracker.imaging.align.align_images`.
 
 Matrices map full-resolution pixel ``(x, y, 1)`` of MOVING to full-resolution pixels of REFERENCE
 (pixel centres at integer coordinates, OpenCV convention).
@@ -24,12 +22,20 @@ from typing import Any
 import cv2
 import numpy as np
 
+# The evidence limits (MIN_INLIERS also bounds keypoints and matches) and their verdict live in align_policy.
+from tracker.imaging.align_policy import LOW_INLIER_RATIO as LOW_INLIER_RATIO
+from tracker.imaging.align_policy import MANY_INLIERS as MANY_INLIERS
+from tracker.imaging.align_policy import MIN_INLIER_RATIO as MIN_INLIER_RATIO
+from tracker.imaging.align_policy import MIN_INLIER_SPREAD as MIN_INLIER_SPREAD
+from tracker.imaging.align_policy import MIN_INLIERS as MIN_INLIERS
+from tracker.imaging.align_policy import MIN_SIMILARITY_SPREAD as MIN_SIMILARITY_SPREAD
+from tracker.imaging.align_policy import evidence_reason as evidence_reason
 from tracker.imaging.geometry import as_homography, resize_matrix, transform_points
 from tracker.imaging.vignette import vignette_mask
 
 __all__ = [
-    "MAX_UPSCALE",
     "LOW_INLIER_RATIO",
+    "MAX_UPSCALE",
     "MANY_INLIERS",
     "MIN_INLIERS",
     "MIN_INLIER_RATIO",
@@ -38,8 +44,11 @@ __all__ = [
     "MIN_SIDE",
     "MODELS",
     "WORK_LONG_SIDE",
+    "candidates_from_features",
     "checked_grey",
     "checked_mask",
+    "detect_features",
+    "equalised",
     "evidence_reason",
     "feature_candidate",
     "feature_candidates",
@@ -54,22 +63,6 @@ WORK_LONG_SIDE = 1000
 MAX_UPSCALE = 2.0
 #: Smallest image side accepted (px).
 MIN_SIDE = 32
-#: Evidence limits for accepting a feature-based homography (MIN_INLIERS also bounds keypoints and matches).
-MIN_INLIERS = 25
-MIN_INLIER_RATIO = 0.2
-MIN_INLIER_SPREAD = 0.02
-#: With at least this many inliers a lower share of agreeing matches is enough (``LOW_INLIER_RATIO``). Measured
-#: with the matching below on 245 unrelated pairs (150 pairs of different lesions, 78 of different photos,
-#: 10 of different scalp close-ups, ORB and SIFT, homography and similarity): at most 12 inliers, and where
-#: ORB found 8 or more, at most 10 % of the strict matches agreed. Real re-shots with large zoom changes
-#: reach 30-130 inliers at 12-20 %.
-MANY_INLIERS = 30
-LOW_INLIER_RATIO = 0.12
-#: A similarity (4 parameters, no perspective to extrapolate) backed by ``MANY_INLIERS`` may rest on a smaller
-#: cluster: a lesion zoomed out 2-3x covers under 2 % of the photo (unrelated pairs' similarity clusters had
-#: at most 12 inliers, so they stay refused by the count).
-MIN_SIMILARITY_SPREAD = 0.005
-
 #: Lowe's ratio per detector; every match must also be mutual (each point the other's nearest neighbour).
 #: Measured on the 22 real dermoscopy re-shots round 1 declined: ORB at ratio 0.8 without the mutual check
 #: found 10-23 consistent matches on most; mutual + 0.9 (with the FAST threshold below) 13-132, while 60
@@ -183,24 +176,30 @@ def working_image(grey: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nd
         Maps full-resolution pixels to working-image pixels.
     """
     work, work_mask = resize_with_mask(grey, mask, long_side=WORK_LONG_SIDE)
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-    return clahe.apply(work), _feature_mask(work_mask), resize_matrix(grey.shape, work.shape)
+    return (*equalised(work, work_mask), resize_matrix(grey.shape, work.shape))
+
+
+def equalised(work: np.ndarray, work_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CLAHE-equalised copy of a grey image already at the working size, and its eroded feature mask."""
+    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(work), _feature_mask(work_mask)
 
 
 # --------------------------------------------------------------------------------------------------
 # feature stage
 
 
-def _detect(method: str, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    if method == "orb":
-        detector = cv2.ORB_create(
-            nfeatures=_ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=_ORB_FAST_THRESHOLD
-        )
-    else:
-        detector = cv2.SIFT_create(nfeatures=4000)
+def _detect(method: str, image: np.ndarray, mask: np.ndarray, *, ranked: bool = False) -> tuple[Any, ...]:
+    detector = (
+        cv2.ORB_create(nfeatures=_ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=_ORB_FAST_THRESHOLD)
+        if method == "orb" else cv2.SIFT_create(nfeatures=4000)
+    )
     keypoints, descriptors = detector.detectAndCompute(image, mask)
-    points = np.array([kp.pt for kp in keypoints], dtype=np.float64).reshape(-1, 2)
-    return points, descriptors
+    points = cv2.KeyPoint_convert(keypoints) if keypoints else np.zeros((0, 2), np.float32)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if not ranked:
+        return points, descriptors
+    response = np.array([kp.response for kp in keypoints], dtype=np.float64)
+    return points, descriptors, np.argsort(-response, kind="stable").astype(np.int32)
 
 
 def _match(
@@ -213,16 +212,20 @@ def _match(
     """
     if desc_m is None or desc_r is None or len(desc_m) < 2 or len(desc_r) < 2:
         return [], np.zeros(0, dtype=bool)
-    norm = cv2.NORM_HAMMING if method == "orb" else cv2.NORM_L2
-    matcher = cv2.BFMatcher(norm)
-    knn = matcher.knnMatch(desc_m, desc_r, k=2)
-    backward = np.full(len(desc_r), -1, dtype=np.int64)
-    for m in matcher.match(desc_r, desc_m):
-        backward[m.queryIdx] = m.trainIdx
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING if method == "orb" else cv2.NORM_L2)
     ratio, strict = _RATIO[method], _STRICT_RATIO[method]
+    knn = [p for p in matcher.knnMatch(desc_m, desc_r, k=2) if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    if not knn:
+        return [], np.zeros(0, dtype=bool)
+    # The mutual check needs the nearest moving point of the reference points that passed the ratio test only
+    # (each query row is matched independently, so this equals matching every reference descriptor).
+    targets = np.unique([p[0].trainIdx for p in knn])
+    backward = np.full(len(desc_r), -1, dtype=np.int64)
+    for m in matcher.match(desc_r[targets], desc_m):
+        backward[targets[m.queryIdx]] = m.trainIdx
     pairs, is_strict = [], []
     for p in knn:
-        if len(p) == 2 and p[0].distance < ratio * p[1].distance and backward[p[0].trainIdx] == p[0].queryIdx:
+        if backward[p[0].trainIdx] == p[0].queryIdx:
             pairs.append((p[0].queryIdx, p[0].trainIdx))
             is_strict.append(p[0].distance < strict * p[1].distance)
     return pairs, np.array(is_strict, dtype=bool)
@@ -231,8 +234,7 @@ def _match(
 def _hull_share(points: np.ndarray, shape: tuple[int, int]) -> float:
     if len(points) < 3:
         return 0.0
-    hull = cv2.convexHull(points.astype(np.float32))
-    return float(cv2.contourArea(hull)) / float(shape[0] * shape[1])
+    return float(cv2.contourArea(cv2.convexHull(points.astype(np.float32)))) / float(shape[0] * shape[1])
 
 
 def _usable(H: np.ndarray) -> bool:
@@ -291,8 +293,44 @@ def feature_candidates(
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     ref_w, ref_fmask, to_work_r = reference
     mov_w, mov_fmask, to_work_m = moving
-    pts_r, desc_r = _detect(method, ref_w, ref_fmask)
-    pts_m, desc_m = _detect(method, mov_w, mov_fmask)
+    return candidates_from_features(
+        method,
+        (*_detect(method, ref_w, ref_fmask), ref_w.shape, to_work_r),
+        (*_detect(method, mov_w, mov_fmask), mov_w.shape, to_work_m),
+        models=models,
+        min_matches=min_matches,
+    )
+
+
+def detect_features(method: str, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:
+    """Keypoints of a working image (see :func:`working_image`): positions ``(N, 2)`` float64 (float32 values,
+    exactly), descriptors (``(N, 32)`` uint8 for ORB, ``(N, 128)`` float32 for SIFT, or None when N is 0) and
+    the keypoint indices ordered by decreasing detector response ``(N,)`` int32."""
+    if method not in _RATIO:
+        raise ValueError(f"method must be one of {sorted(_RATIO)}, got {method!r}")
+    return _detect(method, image, mask, ranked=True)
+
+
+def candidates_from_features(
+    method: str,
+    reference: tuple[np.ndarray, np.ndarray | None, tuple[int, ...], np.ndarray],
+    moving: tuple[np.ndarray, np.ndarray | None, tuple[int, ...], np.ndarray],
+    *,
+    models: tuple[str, ...] = ("homography",),
+    min_matches: int = MIN_INLIERS,
+) -> list[dict[str, Any]]:
+    """:func:`feature_candidates` from features already detected.
+
+    ``reference`` and ``moving`` are ``(points, descriptors, working_shape, to_work)``: the output of
+    :func:`detect_features` on a working image, that image's shape and its full-resolution -> working matrix.
+    """
+    if method not in _RATIO:
+        raise ValueError(f"method must be one of {sorted(_RATIO)}, got {method!r}")
+    for model in models:
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    pts_r, desc_r, ref_shape, to_work_r = reference
+    pts_m, desc_m, mov_shape, to_work_m = moving
     base: dict[str, Any] = {
         "method": method,
         "keypoints_reference": len(pts_r),
@@ -326,7 +364,7 @@ def feature_candidates(
         inl = inl.ravel().astype(bool)
         cand["inliers"] = int(inl.sum())
         cand["inlier_ratio"] = float(inl[strict].sum()) / max(1, int(strict.sum()))
-        cand["inlier_spread"] = min(_hull_share(src[inl], mov_w.shape), _hull_share(dst[inl], ref_w.shape))
+        cand["inlier_spread"] = min(_hull_share(src[inl], mov_shape), _hull_share(dst[inl], ref_shape))
         # Working frames -> full resolution.
         matrix = np.linalg.inv(to_work_r) @ H @ to_work_m
         cand["matrix"] = matrix / matrix[2, 2]
@@ -360,28 +398,3 @@ def feature_candidate(
 ) -> dict[str, Any]:
     """One candidate transform from MOVING to REFERENCE (see :func:`feature_candidates`)."""
     return feature_candidates(method, reference, moving, models=(model,))[0]
-
-
-# --------------------------------------------------------------------------------------------------
-# evidence
-
-
-def evidence_reason(cand: dict[str, Any], *, min_inliers: int = MIN_INLIERS) -> str | None:
-    """Why a :func:`feature_candidate` is too weak to accept (plain language), or None when it is not."""
-    if cand.get("matrix") is None:
-        return cand.get("reason", "no transform found")
-    if cand["inliers"] < min_inliers:
-        return (
-            f"only {cand['inliers']} consistent feature matches (need {min_inliers}): "
-            "the photos may not show the same area"
-        )
-    ratio_needed = LOW_INLIER_RATIO if cand["inliers"] >= MANY_INLIERS else MIN_INLIER_RATIO
-    if cand["inlier_ratio"] < ratio_needed:
-        return (
-            f"only {cand['inlier_ratio']:.0%} of feature matches agree (need {ratio_needed:.0%}): "
-            "the photos may not show the same area"
-        )
-    compact_ok = cand.get("model") == "similarity" and cand["inliers"] >= MANY_INLIERS
-    if cand["inlier_spread"] < (MIN_SIMILARITY_SPREAD if compact_ok else MIN_INLIER_SPREAD):
-        return "the matching features cluster in a small part of the photo: transform not reliable"
-    return None

@@ -20,13 +20,26 @@ import numpy as np
 from tracker.imaging.features import resize_with_mask
 from tracker.imaging.geometry import image_corners, resize_matrix, transform_points
 
-__all__ = ["ECC_LONG_SIDE", "SPLIT_LONG_SIDE", "ecc_refinement", "matched_intensities", "split_half_uncertainty"]
+__all__ = [
+    "ECC_LONG_SIDE",
+    "SPLIT_LONG_SIDE",
+    "ecc_at_level",
+    "ecc_refinement",
+    "matched_intensities",
+    "split_half_at_level",
+    "split_half_uncertainty",
+]
 
 #: Long side of the images used for ECC refinement and the correlation check (px). DESIGN.md suggests
 #: about 500; measured here, 1000 halved the corner error (two-visit vertex phantoms: mean 0.81 -> 0.40 px,
 #: max 2.09 -> 0.73 px; photo warps: p95 0.52 -> 0.19 px) for about 130 ms more per pair.
 ECC_LONG_SIDE = 1000
 
+
+#: ECC stops when the correlation gains less than this in one step. At 1e-6 (before) float32 noise kept some
+#: runs going to the iteration limit after converging in 5-10 steps (a 12 MP vertex pair: 360 ms instead of
+#: 40 ms for the same answer); on known warps of bundled photos 1e-5 gave the same corner errors.
+_ECC_EPS = 1e-5
 
 #: Long side of the images of the split-half check (px): cheap (about 60 ms per pair), and coarser than the
 #: refinement, so it errs towards a larger (more cautious) figure.
@@ -94,7 +107,7 @@ def _refine_ecc(
     """ECC refinement of ``H`` (moving -> reference, ECC frames), coarse to fine; None when ECC fails.
 
     A quarter-size pass first (cheap, wide basin; smooth images need many iterations), then the full
-    ECC frames with fewer iterations.
+    ECC frames with fewer iterations; each stops once the correlation gains less than ``_ECC_EPS`` a step.
     """
     warp = np.linalg.inv(H)  # ECC warps template (reference) coords to input coords
     for factor, iterations in ((0.5, 50), (1.0, 30)):
@@ -106,7 +119,7 @@ def _refine_ecc(
             m, mm = _shrink(mov, mov_mask, factor)
         w = (resize_matrix(mov.shape, m.shape) @ warp @ np.linalg.inv(resize_matrix(ref.shape, r.shape)))
         w = (w / w[2, 2]).astype(np.float32)
-        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-6)
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, _ECC_EPS)
         try:
             _, w = cv2.findTransformECCWithMask(r, m, rm, mm, w, cv2.MOTION_HOMOGRAPHY, criteria, 5)
         except cv2.error:
@@ -161,7 +174,27 @@ def ecc_refinement(
     """
     ref_e, ref_em = resize_with_mask(reference, reference_mask, long_side=ECC_LONG_SIDE)
     mov_e, mov_em = resize_with_mask(moving, moving_mask, long_side=ECC_LONG_SIDE)
-    to_ecc_r, to_ecc_m = resize_matrix(reference.shape, ref_e.shape), resize_matrix(moving.shape, mov_e.shape)
+    return ecc_at_level(
+        (ref_e, ref_em, reference.shape), (mov_e, mov_em, moving.shape), matrix, refine=refine
+    )
+
+
+def ecc_at_level(
+    reference: tuple[np.ndarray, np.ndarray, tuple[int, ...]],
+    moving: tuple[np.ndarray, np.ndarray, tuple[int, ...]],
+    matrix: np.ndarray,
+    *,
+    refine: bool = True,
+) -> dict[str, Any]:
+    """:func:`ecc_refinement` on copies already reduced to the ECC size.
+
+    ``reference`` and ``moving`` are ``(grey, mask, full_shape)``: the output of
+    ``resize_with_mask(full_grey, full_mask, long_side=ECC_LONG_SIDE)`` and the full-resolution shape;
+    ``matrix`` and the returned matrix are between full-resolution pixels.
+    """
+    ref_e, ref_em, ref_shape = reference
+    mov_e, mov_em, mov_shape = moving
+    to_ecc_r, to_ecc_m = resize_matrix(ref_shape, ref_e.shape), resize_matrix(mov_shape, mov_e.shape)
     H_e = to_ecc_r @ matrix @ np.linalg.inv(to_ecc_m)
     H_e /= H_e[2, 2]
     rho, _ = _correlation(ref_e, ref_em, mov_e, mov_em, H_e)
@@ -217,7 +250,19 @@ def split_half_uncertainty(
     """
     ref_e, ref_em = resize_with_mask(reference, reference_mask, long_side=SPLIT_LONG_SIDE)
     mov_e, mov_em = resize_with_mask(moving, moving_mask, long_side=SPLIT_LONG_SIDE)
-    to_ecc_r, to_ecc_m = resize_matrix(reference.shape, ref_e.shape), resize_matrix(moving.shape, mov_e.shape)
+    return split_half_at_level((ref_e, ref_em, reference.shape), (mov_e, mov_em, moving.shape), matrix)
+
+
+def split_half_at_level(
+    reference: tuple[np.ndarray, np.ndarray, tuple[int, ...]],
+    moving: tuple[np.ndarray, np.ndarray, tuple[int, ...]],
+    matrix: np.ndarray,
+) -> float:
+    """:func:`split_half_uncertainty` on ``(grey, mask, full_shape)`` copies already reduced (about
+    ``SPLIT_LONG_SIDE`` px); ``matrix`` is between full-resolution pixels."""
+    ref_e, ref_em, ref_shape = reference
+    mov_e, mov_em, mov_shape = moving
+    to_ecc_r, to_ecc_m = resize_matrix(ref_shape, ref_e.shape), resize_matrix(mov_shape, mov_e.shape)
     H_e = to_ecc_r @ matrix @ np.linalg.inv(to_ecc_m)
     H_e /= H_e[2, 2]
     mov_t = matched_intensities(ref_e, ref_em, mov_e, mov_em, H_e)
@@ -242,5 +287,5 @@ def split_half_uncertainty(
     disagreement = float(np.linalg.norm(mapped[0] - mapped[1], axis=1).max())
     if not np.isfinite(disagreement):
         return float("inf")
-    unit = min(float(max(moving.shape)), 1000.0) / max(mov_e.shape)
+    unit = min(float(max(mov_shape)), 1000.0) / max(mov_e.shape)
     return 0.5 * disagreement * unit
