@@ -120,7 +120,7 @@ def populated(_template, tmp_path):
 def test_backup_corrupt_blob_and_database_then_restore_gives_identical_data(populated, tmp_path):
     home, facts = populated
     rows_before, blobs_before = _dump(home), _blob_bytes(home)
-    assert len(blobs_before) == 4  # three photos and one mask
+    assert len(blobs_before) == 5  # three photos, one mask and the analysed baseline's prepared reference
     assert len(rows_before["photos"]) == 3 and len(rows_before["analyses"]) == 1
     with Store(Settings.from_env(home)) as store:
         manifest = backup_store(store, tmp_path / "backup")
@@ -144,7 +144,7 @@ def test_backup_corrupt_blob_and_database_then_restore_gives_identical_data(popu
     assert not _db_ok(db)
 
     result = restore_store(tmp_path / "backup", home, force=True)
-    assert result.home == home.resolve() and result.blobs == 4
+    assert result.home == home.resolve() and result.blobs == 5
     assert _dump(home) == rows_before
     assert _blob_bytes(home) == blobs_before
     assert result.replaced is not None and (result.replaced / "tracker.db").read_bytes() == bytes(raw)
@@ -286,7 +286,7 @@ def test_scrub_reports_rows_naming_missing_blobs(populated):
         (home / "blobs" / key[:2] / key[2:4] / key).unlink()
     with Store(Settings.from_env(home)) as store:
         report = scrub_store(store)
-    assert report.corrupt == () and report.checked == 2
+    assert report.corrupt == () and report.checked == 3
     assert set(report.missing) == {
         BlobReference("photos", "blob_key", facts["photos"][2].id, facts["photos"][2].blob_key),
         BlobReference("analyses", "mask_blob_key", facts["analysis"].id, facts["analysis"].mask_blob_key),
@@ -307,10 +307,10 @@ def test_cli_backup_scrub_restore_end_to_end(populated, tmp_path, capsys):
     home, facts = populated
     rows, blobs = _dump(home), _blob_bytes(home)
     assert _run(["scrub", "--home", str(home)]) == 0
-    assert "scrub ok: 4 blobs verified" in capsys.readouterr().out
+    assert "scrub ok: 5 blobs verified" in capsys.readouterr().out
 
     assert _run(["backup", str(tmp_path / "bk"), "--home", str(home)]) == 0
-    assert "4 blobs" in capsys.readouterr().out
+    assert "5 blobs" in capsys.readouterr().out
     assert verify_backup(tmp_path / "bk").ok
 
     key = facts["photos"][0].blob_key

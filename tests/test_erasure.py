@@ -22,7 +22,7 @@ from tracker.services import (
     list_patients,
     open_visit,
 )
-from tracker.store import Analysis, AuditEvent, Photo, User, Visit
+from tracker.store import Analysis, AuditEvent, BaselineCache, Photo, User, Visit
 from tracker.store.audit import verify_chain
 
 CLINICIAN = Actor(username="dr.quinn", role="clinician", user_id=3)
@@ -55,7 +55,9 @@ def _keys_of(session, patient_id) -> set[str]:
     photos = set(session.scalars(select(Photo.blob_key).join(Visit).where(Visit.patient_id == patient_id)))
     masks = set(session.scalars(select(Analysis.mask_blob_key).join(Photo, Analysis.photo_id == Photo.id)
                                 .join(Visit).where(Visit.patient_id == patient_id)))
-    return photos | masks
+    references = set(session.scalars(select(BaselineCache.blob_key).join(Photo, BaselineCache.photo_id == Photo.id)
+                                     .join(Visit).where(Visit.patient_id == patient_id)))
+    return photos | masks | references
 
 
 def test_erasure_removes_records_and_images_and_is_audited(store, two_patients):
@@ -63,7 +65,7 @@ def test_erasure_removes_records_and_images_and_is_audited(store, two_patients):
         keys_before = set(store.blobs.keys())
         kept_keys = _keys_of(session, two_patients["E-2"])
         only_erased = _keys_of(session, two_patients["E-1"]) - kept_keys
-    assert len(only_erased) >= 2  # at least the two photos are this patient's own
+    assert len(only_erased) >= 3  # at least the two photos and the prepared baseline are this patient's own
     counts = erase_patient(store, two_patients["E-1"], actor=CLINICIAN, reason="patient request of 2026-11-20")
     assert counts == {"visits": 2, "photos": 2, "analyses": 2, "blobs_deleted": len(only_erased),
                       "accounts_disabled": 1}

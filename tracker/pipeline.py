@@ -13,6 +13,7 @@ import numpy as np
 from tracker import PIPELINE_VERSION
 from tracker.imaging.quality import assess_quality, sharpness
 from tracker.imaging.uncertainty import bootstrap_ratio_sd, closeup_uncertainty, tile_sums
+from tracker.pipeline_baseline import BaselineReference, prepare_baseline
 from tracker.pipeline_scale import (
     SCALE_CONFLICT,
     SCALE_SOURCES,
@@ -34,8 +35,9 @@ from tracker.pipeline_work import (
 )
 
 KINDS = ("closeup", "global")
-__all__ = ["KINDS", "RETAKE_FLAGS", "SCALE_CONFLICT", "SCALE_SOURCES", "STICKER_MM", "PhotoAnalysis",
-           "analyse_closeup", "analyse_global", "choose_scale", "find_sticker", "sticker_field_mask"]
+__all__ = ["KINDS", "RETAKE_FLAGS", "SCALE_CONFLICT", "SCALE_SOURCES", "STICKER_MM", "BaselineReference",
+           "PhotoAnalysis", "analyse_closeup", "analyse_global", "choose_scale", "find_sticker", "prepare_baseline",
+           "sticker_field_mask"]
 
 #: Flags that mean "do not chart this figure: retake the photo (or correct it by hand)".
 RETAKE_FLAGS = frozenset(
@@ -121,8 +123,15 @@ def _merge_quality(base: dict[str, Any], extra_flags: list[str]) -> dict[str, An
     return quality
 
 
+def _as_reference(baseline: Any, *, kind: str, marker_size_mm: float | None) -> BaselineReference | None:
+    """A baseline photo prepared for its follow-ups (a prepared reference is used as it is)."""
+    if baseline is None or isinstance(baseline, BaselineReference):
+        return baseline
+    return prepare_baseline(baseline, kind=kind, marker_size_mm=marker_size_mm)
+
+
 def _align(
-    baseline: np.ndarray | None, image: np.ndarray, *, failure_flag: str, preset: str, manual: Any = None,
+    baseline: BaselineReference | None, image: np.ndarray, *, failure_flag: str, preset: str, manual: Any = None,
     **masks: Any,
 ) -> tuple[Any, list[str]]:
     if manual is not None:  # the clinician's picked points: used as given (validated when fitted)
@@ -133,7 +142,7 @@ def _align(
 
     # Full-size photos (features and ECC work at about 1000 px inside): aligning reduced copies moved the
     # corner error on large vertex phantoms (see analyse_global's working_long_side), so it is not done here.
-    alignment = align_images(baseline, image, preset=preset, **masks)
+    alignment = align_images(baseline.alignment, image, preset=preset, **masks)
     return alignment, ([] if alignment.ok else [failure_flag])
 
 
@@ -141,7 +150,7 @@ def analyse_closeup(
     image: np.ndarray,
     *,
     px_per_mm: float | None = None,
-    baseline: np.ndarray | None = None,
+    baseline: np.ndarray | BaselineReference | None = None,
     baseline_sharpness: float | None = None,
     vellus_um: float = 30.0,
     terminal_um: float = 60.0,
@@ -164,10 +173,11 @@ def analyse_closeup(
         RGB close-up; the whole image is the analysed field.
     px_per_mm : float, optional
         Scale; without it density and widths are ``None`` and the photo is flagged ``no_scale``.
-    baseline : (H', W', 3) uint8 ndarray, optional
-        The baseline close-up of the same site, to align to.
+    baseline : (H', W', 3) uint8 ndarray or BaselineReference, optional
+        The baseline close-up of the same site, to align to, or what :func:`prepare_baseline` made of it
+        (same results; the service stores it so that the baseline is never decoded again).
     baseline_sharpness : float, optional
-        Sharpness of the baseline, so blur is judged relative to it.
+        Sharpness of the baseline, so blur is judged relative to it (default: the baseline's).
     vellus_um, terminal_um : float
         Width thresholds (clinics differ; DESIGN section 4).
     manual_alignment : tracker.imaging.align.Alignment, optional
@@ -198,8 +208,9 @@ def analyse_closeup(
         raise ValueError(f"scale_source of a given scale must be 'manual' or 'device', got {scale_source!r}")
     if marker_size_mm is not None and not (np.isfinite(marker_size_mm) and marker_size_mm > 0):
         raise ValueError(f"marker_size_mm must be positive, got {marker_size_mm}")
+    baseline = _as_reference(baseline, kind="closeup", marker_size_mm=marker_size_mm)
     if baseline_sharpness is None and baseline is not None:
-        baseline_sharpness = sharpness(baseline)
+        baseline_sharpness = baseline.sharpness
     gate = assess_quality(image, kind="closeup", reference_sharpness=baseline_sharpness)
     sticker = find_sticker(image, marker_size_mm=marker_size_mm)
     scale, source, scale_flags = choose_scale(px_per_mm, scale_source, sticker)
@@ -214,8 +225,7 @@ def analyse_closeup(
                                       vellus_um=vellus_um, field_mask=work_field)
     # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
     # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
-    alignment, align_flags = _align_closeup(baseline, image, sticker, field_mask, marker_size_mm,
-                                            manual=manual_alignment)
+    alignment, align_flags = _align_closeup(baseline, image, sticker, field_mask, manual=manual_alignment)
     metrics = measurement.metrics()
     metrics.setdefault("hair_count", measurement.hair_count)
     if metrics.get("mean_shaft_width_px") is not None:
@@ -241,22 +251,21 @@ def analyse_closeup(
 
 
 def _align_closeup(
-    baseline: np.ndarray | None, image: np.ndarray, sticker: Any, field_mask: np.ndarray | None,
-    marker_size_mm: float | None, *, manual: Any = None,
+    baseline: BaselineReference | None, image: np.ndarray, sticker: Any, field_mask: np.ndarray | None,
+    *, manual: Any = None,
 ) -> tuple[Any, list[str]]:
     """Manual points > the two stickers' transform (when the skin agrees) > feature matching."""
     if manual is not None or baseline is None:
         return _align(baseline, image, failure_flag="not_aligned", preset="closeup", manual=manual)
-    base_sticker = find_sticker(baseline, marker_size_mm=marker_size_mm) if sticker is not None else None
-    base_mask = sticker_field_mask(base_sticker, baseline.shape)
+    base_sticker = baseline.sticker if sticker is not None else None
     tried = None
     if sticker is not None and sticker.found and base_sticker is not None and base_sticker.found:
-        alignment, tried = sticker_alignment(baseline, image, base_sticker, sticker, base_mask, field_mask)
+        alignment, tried = sticker_alignment(baseline.alignment, image, base_sticker, sticker, field_mask)
         if alignment is not None:
             return alignment, []
-    # A sticker is a strong feature that may sit elsewhere at each visit: match on the skin only.
-    masks = {"reference_mask": base_mask, "moving_mask": field_mask}
-    alignment, flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup", **masks)
+    # A sticker is a strong feature that may sit elsewhere at each visit: match on the skin only (the
+    # baseline's sticker is masked out of its prepared reference).
+    alignment, flags = _align(baseline, image, failure_flag="not_aligned", preset="closeup", moving_mask=field_mask)
     if tried is not None:
         alignment.quality["fiducial_correlation"] = tried
     return alignment, flags
@@ -281,7 +290,7 @@ def analyse_global(
     *,
     view: str = "vertex",
     roi: np.ndarray | None = None,
-    baseline: np.ndarray | None = None,
+    baseline: np.ndarray | BaselineReference | None = None,
     baseline_roi: np.ndarray | None = None,
     baseline_sharpness: float | None = None,
     manual_alignment: Any = None,
@@ -299,8 +308,9 @@ def analyse_global(
     roi : (N, 2) ndarray, optional
         ROI polygon in this image's pixels. Default: carried from ``baseline_roi`` through the
         alignment when a baseline is given, else the view's default ROI.
-    baseline : (H', W', 3) uint8 ndarray, optional
-        The baseline photo of the same view, to align to (hair is masked out of the features).
+    baseline : (H', W', 3) uint8 ndarray or BaselineReference, optional
+        The baseline photo of the same view, to align to (hair is masked out of the features), or what
+        :func:`prepare_baseline` made of it (same results; not with ``working_long_side``).
     baseline_roi : (N, 2) ndarray, optional
         ROI in baseline pixels (default: the view's default ROI on the baseline).
     baseline_sharpness : float, optional
@@ -324,10 +334,18 @@ def analyse_global(
     from tracker.imaging.hair_region import hair_region
     from tracker.imaging.roi import carry_roi, default_roi, polygon_mask
 
-    if baseline_sharpness is None and baseline is not None:
-        baseline_sharpness = sharpness(baseline)
-    gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
     working = working_for_long_side(image.shape, working_long_side)
+    base_working, base_shape = None, None
+    if isinstance(baseline, np.ndarray):  # hair region and features of the baseline at the working size
+        base_working, base_shape = working_for_long_side(baseline.shape, working_long_side), baseline.shape[:2]
+        if baseline_sharpness is None and base_working.reduced:
+            baseline_sharpness = sharpness(baseline)
+        baseline = prepare_baseline(shrink(baseline, base_working), kind="global")
+    elif baseline is not None and working.reduced:
+        raise ValueError("working_long_side needs the baseline photo, not a prepared reference")
+    if baseline_sharpness is None and baseline is not None:
+        baseline_sharpness = baseline.sharpness
+    gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
     work = shrink(image, working)
     alignment, align_flags = None, []
     if manual_alignment is not None:
@@ -336,16 +354,15 @@ def analyse_global(
     elif baseline is not None:
         from tracker.imaging.align import align_images
 
-        # Hair moves between visits: register on everything but the hair region (both on working copies).
-        base_working = working_for_long_side(baseline.shape, working_long_side)
-        base_work = shrink(baseline, base_working)
-        alignment = align_images(base_work, work, preset="global", reference_mask=~hair_region(base_work),
-                                 moving_mask=~hair_region(work))
-        alignment = full_alignment(alignment, base_working, working)
+        # Hair moves between visits: register on everything but the hair region (masked out of the
+        # baseline's reference when it was prepared; here of the follow-up, both on working copies).
+        alignment = align_images(baseline.alignment, work, preset="global", moving_mask=~hair_region(work))
+        if base_working is not None:
+            alignment = full_alignment(alignment, base_working, working)
         align_flags = [] if alignment.ok else ["alignment_failed"]
     if roi is None:
         if alignment is not None and alignment.ok:
-            base_roi = baseline_roi if baseline_roi is not None else default_roi(view, baseline.shape)
+            base_roi = baseline_roi if baseline_roi is not None else default_roi(view, base_shape or baseline.shape)
             roi = carry_roi(base_roi, alignment.matrix)
         else:
             roi = default_roi(view, image.shape)

@@ -103,14 +103,15 @@ def sticker_summary(sticker: Any) -> dict[str, Any] | None:
 
 
 def sticker_alignment(
-    baseline: np.ndarray, image: np.ndarray, base_sticker: Any, sticker: Any,
-    base_mask: np.ndarray | None, field_mask: np.ndarray | None,
+    reference: Any, image: np.ndarray, base_sticker: Any, sticker: Any, field_mask: np.ndarray | None,
 ) -> tuple[Any, float]:
     """The transform image px -> baseline px through the two stickers, kept when the skin correlates.
 
-    A new sticker may be placed a little elsewhere at each visit: the transform is accepted only when
-    the grey images (stickers masked out) correlate at least as well as a feature alignment must
-    (``align_policy.MIN_CORRELATION``). Returns (alignment or None, correlation).
+    ``reference`` is the baseline's :class:`~tracker.imaging.align_reference.AlignmentReference` (its
+    working-level grey copy, sticker masked out). A new sticker may be placed a little elsewhere at each
+    visit: the transform is accepted only when the grey images (stickers masked out) correlate at least
+    as well as a feature alignment must (``align_policy.MIN_CORRELATION``). Returns (alignment or None,
+    correlation).
     """
     import cv2
     from skimage.transform import SimilarityTransform
@@ -128,15 +129,11 @@ def sticker_alignment(
     if not fitted:
         return None, 0.0
     matrix = np.asarray(fitted.params, float)
-
-    def grey(rgb: np.ndarray) -> np.ndarray:
-        return cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-
-    def mask(m: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-        return np.full(shape[:2], 255, np.uint8) if m is None else np.where(m, 255, 0).astype(np.uint8)
-
-    check = ecc_refinement(grey(baseline), mask(base_mask, baseline.shape), grey(image),
-                           mask(field_mask, image.shape), matrix, refine=False)
+    grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    mask = np.full(grey.shape, 255, np.uint8) if field_mask is None else np.where(field_mask, 255, 0).astype(np.uint8)
+    # The correlation is read at the reference's working level (ECC works at about 1000 px in any case).
+    check = ecc_refinement(np.asarray(reference.grey), np.asarray(reference.mask), grey, mask,
+                           reference.to_work @ matrix, refine=False)
     rho = float(check["correlation"])
     if rho < MIN_CORRELATION:
         return None, rho

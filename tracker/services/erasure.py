@@ -5,11 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from tracker.services.access import Actor, audit, missing, require_clinical
-from tracker.store import Analysis, Patient, Photo, Store, User, Visit
+from tracker.store import Analysis, BaselineCache, Patient, Photo, Store, User, Visit
 
 
 def erase_patient(store: Store, patient_id: int, *, actor: Actor, reason: str) -> dict[str, int]:
     """Delete a patient with all visits, photos, analyses and corrections, and their image blobs.
+
+    Image blobs include the hair masks and the prepared baseline references (reduced grey copies).
 
     The rows go first in one transaction (so no row can ever point at a deleted blob); then every blob
     that no remaining row uses is deleted (blobs are content-addressed, so an identical image of another
@@ -36,6 +38,7 @@ def erase_patient(store: Store, patient_id: int, *, actor: Actor, reason: str) -
         mask_keys = session.scalars(
             select(Analysis.mask_blob_key).where(Analysis.photo_id.in_(photo_ids), Analysis.mask_blob_key.is_not(None))
         ).all()
+        cache_keys = session.scalars(select(BaselineCache.blob_key).where(BaselineCache.photo_id.in_(photo_ids))).all()
         counts = {
             "visits": len(patient.visits),
             "photos": len(photo_ids),
@@ -45,11 +48,12 @@ def erase_patient(store: Store, patient_id: int, *, actor: Actor, reason: str) -
             update(User).where(User.patient_id == patient_id).values(disabled=True, patient_id=None)
         ).rowcount
         session.delete(patient)
-    candidates = {row.blob_key for row in photo_rows} | set(mask_keys)
+    candidates = {row.blob_key for row in photo_rows} | set(mask_keys) | set(cache_keys)
     deleted = 0
     with store.session() as session:
         still_used = set(session.scalars(select(Photo.blob_key).where(Photo.blob_key.in_(candidates))))
         still_used |= set(session.scalars(select(Analysis.mask_blob_key).where(Analysis.mask_blob_key.in_(candidates))))
+        still_used |= set(session.scalars(select(BaselineCache.blob_key).where(BaselineCache.blob_key.in_(candidates))))
     for key in sorted(candidates - still_used):
         store.blobs.delete(key)
         deleted += 1

@@ -17,6 +17,7 @@ from tracker.imaging.decode import DecodedImage, decode_image, encode_clean
 from tracker.imaging.roi import GLOBAL_VIEWS
 from tracker.pipeline import PhotoAnalysis, analyse_closeup, analyse_global
 from tracker.services.access import Actor, audit, missing, require_clinical, require_patient_access
+from tracker.services.baselines import baseline_reference
 from tracker.store import Analysis, DeviceProfile, Photo, Store, Visit
 
 SCALE_SOURCES = ("fiducial", "device", "manual")
@@ -240,23 +241,27 @@ def _analyse(
     base = _baseline_photo(store, photo)
     if manual_alignment is not None and base.id == photo.id:
         raise ValueError("this photo is the baseline of its view/site: there is nothing to align it to")
-    base_pixels = None if base.id == photo.id else _pixels(store, base)
+    # The baseline as its follow-ups need it, prepared once and stored (never decoded again).
+    base_ref = None if base.id == photo.id else baseline_reference(store, base)
     if photo.kind == "closeup":
         # A typed-in or device scale is given; a fiducial one is measured again (it is the photo's own).
         given = photo.scale_source in ("manual", "device") or (
             photo.px_per_mm is not None and photo.scale_source is None)
         result = analyse_closeup(pixels, px_per_mm=photo.px_per_mm if given else None,
                                  scale_source=(photo.scale_source or "manual") if given else None,
-                                 baseline=base_pixels, manual_alignment=manual_alignment)
+                                 baseline=base_ref, manual_alignment=manual_alignment)
         if not given:
             _record_found_scale(store, photo, result)
     else:
-        result = analyse_global(pixels, view=photo.view_or_site, baseline=base_pixels,
+        result = analyse_global(pixels, view=photo.view_or_site, baseline=base_ref,
                                 roi=roi, baseline_roi=None if base.id == photo.id else _stored_roi(store, base.id),
                                 manual_alignment=manual_alignment)
     if extra_parameters:
         result = dataclasses.replace(result, parameters={**result.parameters, **extra_parameters})
-    return _save_analysis(store, photo, base, result)
+    analysis = _save_analysis(store, photo, base, result)
+    if base.id == photo.id:  # a baseline: prepare it for its follow-ups now, while its pixels are decoded
+        baseline_reference(store, photo, pixels=pixels)
+    return analysis
 
 
 def _record_found_scale(store: Store, photo: Photo, result: PhotoAnalysis) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     event,
     inspect,
 )
@@ -306,6 +307,29 @@ class Analysis(Base):
             f"Analysis(id={self.id!r}, photo_id={self.photo_id!r}, "
             f"pipeline_version={self.pipeline_version!r})"
         )
+
+
+class BaselineCache(Base):
+    """What follow-ups need from a baseline photo, prepared once and stored (a derived blob).
+
+    A follow-up is aligned to its baseline: the baseline's features, masks, sticker and sharpness are
+    computed from its pixels once (``tracker.pipeline_baseline.prepare_baseline``) and stored as one blob,
+    so that no later analysis decodes the baseline again. ``version`` names the pipeline and format that
+    made it; another version is simply prepared again. It holds image-derived data (a reduced grey copy),
+    so it is erased with the photo.
+    """
+
+    __tablename__ = "baseline_cache"
+    __table_args__ = (UniqueConstraint("photo_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(40))
+    blob_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"BaselineCache(id={self.id!r}, photo_id={self.photo_id!r}, version={self.version!r})"
 
 
 class Correction(Base):
