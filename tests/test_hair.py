@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from tracker.imaging import hair
 from tracker.imaging.hair import HairMeasurement, hair_mask, measure_closeup
 
 SHAPE = (400, 500)
@@ -240,3 +241,28 @@ def test_without_a_scale_the_count_follows_the_hairs_seen(zoom):
     assert m.hair_count == 5
     assert_allclose(m.mean_shaft_width_px, 12 * zoom, rtol=0.12)
     assert_allclose(m.hair_coverage, truth.mean(), atol=0.01)
+
+
+def _cover(lines, shape=SHAPE, ss=4):
+    h, w = shape
+    big = np.zeros((h * ss, w * ss), np.uint8)
+    for (x0, y0), (x1, y1), width in lines:
+        p0, p1 = (round(x0 * ss), round(y0 * ss)), (round(x1 * ss), round(y1 * ss))
+        cv2.line(big, p0, p1, 255, max(1, round(width * ss)))
+    return cv2.resize(big.astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+
+
+@pytest.mark.parametrize("gap", [12, 16, 20])
+def test_a_pale_vellus_hair_beside_a_dark_one_with_the_ridge_peak(gap, monkeypatch):
+    # Two units: a dark 70 um hair and, gap px beside it, a pale 20 um one (38 % darker than the skin, about
+    # half the dark hair's contrast). A half-maximum taken from the dark neighbour loses the pale hair; the
+    # per-ridge peak (hair.RIDGE_PEAK, off by default) keeps it.
+    img, _ = draw([((150, 330), (130, 70), 14), ((350, 330), (330, 70), 14)], seed=1)
+    pale = _cover([((150 + gap, 330), (130 + gap, 100), 4), ((350 + gap, 330), (330 + gap, 100), 4)])
+    img = np.clip(img.astype(np.float32) * (1 - 0.38 * pale), 0, 255).astype(np.uint8)
+    monkeypatch.setattr(hair, "RIDGE_PEAK", False)
+    assert measure_closeup(img, px_per_mm=200.0).hair_count == 2
+    monkeypatch.setattr(hair, "RIDGE_PEAK", True)
+    m = measure_closeup(img, px_per_mm=200.0)
+    assert m.hair_count == 4
+    assert sorted(round(h["width_px"]) for h in m.hairs)[:2] == pytest.approx([4, 4], abs=1.5)
