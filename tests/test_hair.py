@@ -266,3 +266,125 @@ def test_a_pale_vellus_hair_beside_a_dark_one_with_the_ridge_peak(gap, monkeypat
     m = measure_closeup(img, px_per_mm=200.0)
     assert m.hair_count == 4
     assert sorted(round(h["width_px"]) for h in m.hairs)[:2] == pytest.approx([4, 4], abs=1.5)
+
+
+# ---------------------------------------------------------------- speed (issue 7): the same results as before
+def _ref_banner_rows(img: np.ndarray) -> np.ndarray:
+    """The banner test before issue 7 (every row's median, and the image's), kept as the reference."""
+    grey = img if img.ndim == 2 else img.mean(axis=2)
+    dark = np.median(grey, axis=1) < 0.7 * float(np.median(grey))
+    h = len(dark)
+    out = np.zeros(img.shape[:2], dtype=bool)
+    near = max(2, int(0.03 * h))
+    for rows, flip in ((dark, False), (dark[::-1], True)):
+        hits = np.flatnonzero(rows[:near])
+        if hits.size == 0:
+            continue
+        first = int(hits[0])
+        run_end = first + int(np.argmin(rows[first:])) if not rows[first:].all() else h
+        if 8 <= run_end - first < h // 4:
+            if flip:
+                out[h - run_end - 4 :] = True
+            else:
+                out[: run_end + 4] = True
+    return out
+
+
+def _ref_mask_from_contrast(c, fm, px):
+    """``_mask_from_contrast`` before issue 7 (np.median, np.percentile), with the flag it led to."""
+    vals = c[fm]
+    med = float(np.median(vals))
+    noise = max(1.4826 * float(np.median(np.abs(vals - med))), 0.004)
+    cc = c - med
+    wmax = max(3, int(round(hair.MAX_WIDTH_MM * px)))
+    peak = cv2.dilate(cc, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wmax | 1, wmax | 1)))
+    high = (cc > max(hair.K_HIGH * noise, hair.HIGH_ABS)) & fm
+    weak = (cc > max(hair.K_LOW * noise, hair.LOW_ABS)) & fm
+    low = weak & (cc >= 0.5 * peak)
+    wmin, min_len = hair.MIN_WIDTH_MM * px, hair.MIN_LENGTH_MM * px
+    mask = hair.hysteresis(low, high)
+    mask = hair.fill_small_holes(mask, max_area=(0.5 * wmax) ** 2)
+    mask = hair.drop_blobs(mask, min_area=0.5 * wmin * min_len, min_length=min_len)
+    return mask & fm, float(np.percentile(cc[fm], 99.9)) < hair.LOW_CONTRAST
+
+
+def _phantoms():
+    closeup = pytest.importorskip("tracker.phantoms.closeup")
+    cases = [(1, {}), (2, {"density_per_cm2": 320.0, "hair_colour": "black", "skin_tone": 0}),
+             (3, {"hair_colour": "grey", "skin_tone": 4}), (4, {"hair_colour": "white", "skin_tone": 5}),
+             (5, {"density_per_cm2": 40.0, "jpeg_quality": 60, "noise_sigma": 8.0})]
+    return [closeup.render_closeup(seed=s, shape=(300, 400), px_per_mm=150.0, **kw)[0] for s, kw in cases]
+
+
+def _with_banners(img: np.ndarray) -> list[np.ndarray]:
+    out = [img]
+    for rows, value in ((slice(0, 20), 15), (slice(-14, None), 30), (slice(2, 9), 10), (slice(0, 90), 10)):
+        banner = img.copy()
+        banner[rows] = value
+        banner[rows, ::7] = 230  # text
+        out.append(banner)
+    return out
+
+
+def test_banner_rows_as_before_on_phantoms_and_random_images():
+    images = [b for img in _phantoms()[:3] for b in _with_banners(img)]
+    rng = np.random.default_rng(5)
+    images += [rng.random((60, 50, 3), dtype=np.float32), rng.random((7, 9), dtype=np.float32),
+               np.zeros((40, 30, 3), np.float32)]
+    dark_top = rng.random((100, 80, 3), dtype=np.float32)
+    dark_top[:12] *= 0.3
+    images.append(dark_top)
+    for img in images:
+        f = as_float(img) if img.dtype == np.uint8 else img
+        np.testing.assert_array_equal(hair._banner_rows(f), _ref_banner_rows(f))
+    assert any(hair._banner_rows(as_float(b)).any() for b in _with_banners(_phantoms()[0]))
+
+
+def as_float(img):
+    from tracker.imaging.normalise import as_float_image
+
+    return as_float_image(img)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grey_is_the_channel_mean_bit_for_bit(seed):
+    img = np.random.default_rng(seed).random((123, 77, 3), dtype=np.float32) * (10.0 ** (seed - 1))
+    np.testing.assert_array_equal(hair._grey(img), img.mean(axis=2))
+    u8 = (np.random.default_rng(seed).random((50, 40, 3)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(hair._grey(as_float(u8)), as_float(u8).mean(axis=2))
+
+
+def test_mask_from_contrast_as_before_on_phantoms():
+    for img in _phantoms():
+        f = as_float(img)
+        fm = np.ones(f.shape[:2], bool)
+        fm[:, :40] = False
+        for px in (150.0, 90.0):
+            c = hair._contrast(f, px, fm)[0]
+            mask, low = hair._mask_from_contrast(c, fm, px)
+            ref_mask, ref_low = _ref_mask_from_contrast(c, fm, px)
+            np.testing.assert_array_equal(mask, ref_mask)
+            assert low == ref_low
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_low_contrast_flag_as_the_percentile_says(seed):
+    """Fields whose 99.9th percentile lies just under, at or over the limit (where counting cannot decide)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(500, 5000))
+    cc = rng.normal(0.0, 0.03, n).astype(np.float32)
+    top = max(1, n // 1000)
+    cc[:top + 2] = hair.LOW_CONTRAST + np.float32(rng.choice([-1e-3, 0.0, 1e-3])) * rng.integers(0, 3, top + 2)
+    cc = cc.reshape(1, -1)
+    fm = rng.random(cc.shape) > 0.1
+    assert hair._low_contrast(cc, fm) == (float(np.percentile(cc[fm], 99.9)) < hair.LOW_CONTRAST)
+
+
+def test_measure_closeup_flags_low_contrast_as_before():
+    img, _ = draw([])
+    f = as_float(img)
+    fm = np.ones(f.shape[:2], bool)
+    c = hair._contrast(f, hair.ASSUMED_PX_PER_MM, fm)[0]
+    want = _ref_mask_from_contrast(c, fm, hair.ASSUMED_PX_PER_MM)[1]
+    assert want  # a faint field
+    assert ("low_contrast" in measure_closeup(img).flags) == want

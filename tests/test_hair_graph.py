@@ -333,3 +333,40 @@ def test_pair_split_rims_in_small_blocks_is_unchanged(monkeypatch):
     monkeypatch.setattr(hair_rims, "_BLOCK", 7)
     assert pair_split_rims(paths, dist, max_split_px=30.0, min_rim_px=20.0) == want
     assert want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        st.sampled_from([np.float32, np.float64]),
+        st.integers(1, 60),
+        elements=st.floats(width=32) | st.sampled_from([0.0, 1.0, np.nan]),
+    )
+)
+def test_fast_median_one_selection_path_is_np_median_bit_for_bit(values):
+    """The large-array path (one selection, lower middle as a maximum), forced on small arrays."""
+    before = values.copy()
+    old = hair_rims._ONE_KTH
+    hair_rims._ONE_KTH = 0
+    try:
+        got, want = fast_median(values), np.median(values)
+    finally:
+        hair_rims._ONE_KTH = old
+    np.testing.assert_array_equal(values, before)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [4097, 10_000, 300_001])
+@pytest.mark.parametrize("kind", ["normal", "ties", "nan"])
+def test_fast_median_of_large_arrays(n, kind):
+    rng = np.random.default_rng(n)
+    values = rng.normal(size=n).astype(np.float32)
+    if kind == "ties":
+        values = np.round(values * 3) / 3
+    elif kind == "nan":
+        values[rng.integers(0, n, 3)] = np.nan
+    got, want = fast_median(values), np.median(values)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got, want)
+

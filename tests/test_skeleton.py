@@ -60,3 +60,15 @@ def test_empty_and_full_border_cases():
 def test_rejects_non_2d():
     with pytest.raises(ValueError):
         skeletonize(np.zeros((4, 4, 3), bool))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_same_as_scikit_image_on_phantom_hair_masks(seed):
+    """The masks measure_closeup skeletonises (issue 7 changed how the pending pixels are merged)."""
+    closeup = pytest.importorskip("tracker.phantoms.closeup")
+    from tracker.imaging.hair import hair_mask
+
+    img = closeup.render_closeup(seed=seed, shape=(300, 400), px_per_mm=150.0, density_per_cm2=150.0 * seed)[0]
+    mask = cv2.GaussianBlur(hair_mask(img, px_per_mm=150.0).astype(np.float32), (0, 0), 1.2) >= 0.5
+    assert mask.sum() > 1000
+    np.testing.assert_array_equal(skeletonize(mask), skimage_skeletonize(mask))

@@ -102,3 +102,96 @@ def test_turnover_bad_shapes():
         border_turnover_sd(np.array([[1.0, 1.0]]), (5, 5), reposition_px=2.0, field_mask=np.ones((4, 5), bool))
     with pytest.raises(ValueError, match="weights"):
         border_turnover_sd(np.array([[1.0, 1.0]]), (5, 5), reposition_px=2.0, weights=np.ones(2))
+
+
+# ------------------------------------------- speed (issue 7): the same figures as the whole-image versions
+def _ref_tile_sums(shape, *, field_mask=None, pixel_values=None, points=None, point_values=None, grid=(4, 4)):
+    """tile_sums before issue 7 (a float64 copy of the pixel values, an array of ones without a field)."""
+    height, width = shape[0], shape[1]
+    rows, cols = grid
+    field = np.ones((height, width), bool) if field_mask is None else np.asarray(field_mask, bool)
+    y_edges = np.linspace(0, height, rows + 1).round().astype(int)
+    x_edges = np.linspace(0, width, cols + 1).round().astype(int)
+    area, pixels = np.zeros(rows * cols), np.zeros(rows * cols)
+    values = None if pixel_values is None else np.asarray(pixel_values, np.float64) * field
+    for r in range(rows):
+        for c in range(cols):
+            window = (slice(y_edges[r], y_edges[r + 1]), slice(x_edges[c], x_edges[c + 1]))
+            area[r * cols + c] = field[window].sum()
+            if values is not None:
+                pixels[r * cols + c] = values[window].sum()
+    point_sums = np.zeros(rows * cols)
+    if points is not None and len(points):
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        weights = np.ones(len(pts)) if point_values is None else np.asarray(point_values, np.float64)
+        xi = np.clip(pts[:, 0].astype(int), 0, width - 1)
+        yi = np.clip(pts[:, 1].astype(int), 0, height - 1)
+        inside = field[yi, xi]
+        tile_r = np.clip(np.searchsorted(y_edges, yi, side="right") - 1, 0, rows - 1)
+        tile_c = np.clip(np.searchsorted(x_edges, xi, side="right") - 1, 0, cols - 1)
+        np.add.at(point_sums, (tile_r * cols + tile_c)[inside], weights[inside])
+    return {"area": area, "pixels": pixels, "points": point_sums}
+
+
+def _ref_border_turnover_sd(points, shape, *, reposition_px, weights=None, field_mask=None):
+    """border_turnover_sd before issue 7 (the distance transform of the whole padded field)."""
+    import cv2
+
+    height, width = shape[0], shape[1]
+    field = np.ones((height, width), bool) if field_mask is None else np.asarray(field_mask, bool)
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    w = np.ones(len(pts)) if weights is None else np.asarray(weights, np.float64)
+    if not len(pts):
+        return 0.0
+    padded = np.zeros((height + 2, width + 2), np.uint8)
+    padded[1:-1, 1:-1] = field
+    to_edge = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    xi = np.clip(np.rint(pts[:, 0]).astype(int), 0, width - 1)
+    yi = np.clip(np.rint(pts[:, 1]).astype(int), 0, height - 1)
+    x = np.maximum(to_edge[yi, xi] - 0.5, 0.0)
+    q = np.where(x < reposition_px, (1.0 - x / reposition_px) / 2.0, 0.0)
+    return float(np.sqrt(2.0 * np.sum(w**2 * q * (1.0 - q))))
+
+
+def _random_field(rng, shape):
+    import cv2
+
+    field = cv2.GaussianBlur(rng.random(shape), (0, 0), 8) > 0.47  # ragged, with holes and islands
+    field[: shape[0] // 3, : shape[1] // 2] = True
+    return field
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tile_sums_and_turnover_as_before(seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(40, 300)), int(rng.integers(40, 300)))
+    field = None if seed % 2 else _random_field(rng, shape)
+    mask = rng.random(shape) > 0.8
+    pts = rng.random((int(rng.integers(0, 400)), 2)) * [shape[1] + 4, shape[0] + 4] - 2
+    wts = rng.choice([0.5, 1.0], len(pts))
+    for values in (mask, mask.astype(np.float32) * 0.7, None):
+        got = tile_sums(shape, field_mask=field, pixel_values=values, points=pts, point_values=wts, grid=(3, 5))
+        want = _ref_tile_sums(shape, field_mask=field, pixel_values=values, points=pts, point_values=wts, grid=(3, 5))
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    for reposition in (0.5, 3.0, 12.5, 40.0, 500.0):  # 500: the windows cover the image (whole transform)
+        got = border_turnover_sd(pts, shape, reposition_px=reposition, weights=wts, field_mask=field)
+        assert got == _ref_border_turnover_sd(pts, shape, reposition_px=reposition, weights=wts, field_mask=field)
+
+
+@pytest.mark.parametrize("with_field", [False, True])
+def test_closeup_uncertainty_as_before_on_a_phantom(with_field):
+    from tracker.imaging import uncertainty
+    from tracker.imaging.hair import measure_closeup
+
+    closeup = pytest.importorskip("tracker.phantoms.closeup")
+    img = closeup.render_closeup(seed=7, shape=(300, 400), px_per_mm=150.0, density_per_cm2=320.0)[0]
+    field = _random_field(np.random.default_rng(7), img.shape[:2]) if with_field else None
+    m = measure_closeup(img, px_per_mm=150.0, field_mask=field)
+    got = uncertainty.closeup_uncertainty(img.shape, m.hairs, m.mask, px_per_mm=150.0, field_mask=field)
+    with pytest.MonkeyPatch.context() as mp:  # the same function on the old building blocks
+        mp.setattr(uncertainty, "tile_sums", _ref_tile_sums)
+        mp.setattr(uncertainty, "border_turnover_sd", _ref_border_turnover_sd)
+        want = uncertainty.closeup_uncertainty(img.shape, m.hairs, m.mask, px_per_mm=150.0, field_mask=field)
+    assert got == want
+    assert len(m.hairs) > 10

@@ -47,6 +47,7 @@ from tracker.imaging.hair_graph import (  # noqa: F401 (the *_DEG constants are 
     count_hairs,
 )
 from tracker.imaging.hair_peak import ridge_peak
+from tracker.imaging.hair_rims import fast_median
 from tracker.imaging.hair_segment import close_grooves, drop_blobs, fill_small_holes, hysteresis
 from tracker.imaging.hair_units import drop_pale, weigh_border_hairs
 from tracker.imaging.normalise import as_float_image, flat_field
@@ -182,10 +183,11 @@ def _contrast(image: np.ndarray, px: float, fm: np.ndarray) -> tuple[np.ndarray,
     return cv2.GaussianBlur(1.0 - ratio, (0, 0), sigmaX=sigma), ratio - 1.0
 
 
-def _mask_from_contrast(c: np.ndarray, fm: np.ndarray, px: float) -> tuple[np.ndarray, float]:
+def _mask_from_contrast(c: np.ndarray, fm: np.ndarray, px: float) -> tuple[np.ndarray, bool]:
+    """Hair mask from the contrast ``c`` inside the field ``fm``, and whether the field is low in contrast."""
     vals = c[fm]
-    med = float(np.median(vals))
-    noise = max(1.4826 * float(np.median(np.abs(vals - med))), 0.004)
+    med = float(fast_median(vals))
+    noise = max(1.4826 * float(fast_median(np.abs(vals - med))), 0.004)
     cc = c - med
     wmax = max(3, int(round(MAX_WIDTH_MM * px)))
     peak = cv2.dilate(cc, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wmax | 1, wmax | 1)))
@@ -205,7 +207,25 @@ def _mask_from_contrast(c: np.ndarray, fm: np.ndarray, px: float) -> tuple[np.nd
         mask = close_grooves(mask, groove_px=GROOVE_MM * px, rim_share=GROOVE_RIM_SHARE)
     mask = fill_small_holes(mask, max_area=(0.5 * wmax) ** 2)
     mask = drop_blobs(mask, min_area=0.5 * wmin * min_len, min_length=min_len)
-    return mask & fm, float(np.percentile(cc[fm], 99.9))
+    return mask & fm, _low_contrast(cc, fm)
+
+
+def _low_contrast(cc: np.ndarray, fm: np.ndarray) -> bool:
+    """Whether the field's peak contrast (99.9th percentile of ``cc`` over ``fm``) is under :data:`LOW_CONTRAST`.
+
+    The percentile lies between the order statistics ``i`` and ``i + 1`` (``i`` the floor of its virtual
+    index); counting the values under the limit settles the comparison unless those two straddle it (then,
+    or when the index is not certain to a pixel, the percentile itself is taken): the same answer without
+    a selection over the whole field (issue 7: 35 ms -> 4 ms at 3 MP).
+    """
+    n = int(np.count_nonzero(fm))
+    i = int(np.floor(0.999 * (n - 1)))  # numpy's own index may differ by one in the last bit: a margin of 1
+    under = int(np.count_nonzero((cc < np.float64(LOW_CONTRAST)) & fm))  # compared in float64, as the percentile
+    if under >= i + 3:
+        return True
+    if under <= i - 1:
+        return False
+    return bool(float(np.percentile(cc[fm], 99.9)) < LOW_CONTRAST)
 
 
 def _scale_from_widths(mask: np.ndarray, px: float) -> float | None:
@@ -227,6 +247,18 @@ def _scale_from_widths(mask: np.ndarray, px: float) -> float | None:
     return float(np.clip(width / SELF_SCALE_MM, 0.6 * px, 2.5 * px))
 
 
+def _grey(img: np.ndarray) -> np.ndarray:
+    """``img.mean(axis=2)`` bit for bit (float32 sum in channel order, divided as numpy's mean divides), about
+    10x faster for 3 channels (numpy reduces a length-3 inner axis slowly)."""
+    if img.ndim == 2:
+        return img
+    if img.shape[2] != 3 or img.dtype != np.float32:
+        return img.mean(axis=2)
+    grey = np.add(img[..., 0], img[..., 1])
+    grey += img[..., 2]
+    return np.true_divide(grey, np.intp(3), out=grey, casting="unsafe")
+
+
 def _banner_rows(img: np.ndarray) -> np.ndarray:
     """Rows of a device text banner at the top or bottom edge (dark bar across the field), as a mask.
 
@@ -234,18 +266,36 @@ def _banner_rows(img: np.ndarray) -> np.ndarray:
     would count as hairs. A banner row is one whose median brightness is under 70 % of the image's
     median; a run of at least 8 such rows that starts within 3 % of the height from the top (or bottom)
     edge and is shorter than a quarter of the height is excluded, from the edge to 4 pixels past it.
+    Row medians are taken only for the rows that decide (the edge rows, and a run's rows when one
+    starts there): the same rows as judging every row.
     """
-    grey = img if img.ndim == 2 else img.mean(axis=2)
-    dark = np.median(grey, axis=1) < 0.7 * float(np.median(grey))
-    h = len(dark)
+    grey = _grey(img)
+    h = grey.shape[0]
     out = np.zeros(img.shape[:2], dtype=bool)
     near = max(2, int(0.03 * h))
-    for rows, flip in ((dark, False), (dark[::-1], True)):
-        hits = np.flatnonzero(rows[:near])
+    at = np.arange(min(near, h))
+    edge = [np.median(grey[rows], axis=1) for rows in (at, h - 1 - at)]  # edge rows: top down, bottom up
+    # The image's median is needed only when an edge row may be dark: v with more than half of the pixels
+    # at or under it bounds the median from above, and rows at or over 0.7 v are not dark.
+    flat = grey.ravel()
+    v = float(np.quantile(flat[:: max(1, flat.size // 20_000)], 0.6)) if flat.size else np.nan
+    if np.count_nonzero(flat <= v) > flat.size // 2 and all(bool(np.all(m >= 0.7 * v)) for m in edge):
+        return out
+    limit = 0.7 * float(fast_median(flat))
+
+    def dark(rows: np.ndarray) -> np.ndarray:
+        return np.median(grey[rows], axis=1) < limit
+
+    for flip in (False, True):
+        hits = np.flatnonzero(edge[flip] < limit)
         if hits.size == 0:
             continue
         first = int(hits[0])
-        run_end = first + int(np.argmin(rows[first:])) if not rows[first:].all() else h
+        # A run of h // 4 rows or more is no banner: only the rows up to there are judged.
+        stop = min(h, first + h // 4 + 1)
+        at = np.arange(first, stop)
+        run = dark(h - 1 - at if flip else at)
+        run_end = first + int(np.argmin(run)) if not run.all() else stop
         if 8 <= run_end - first < h // 4:
             if flip:
                 out[h - run_end - 4 :] = True
@@ -333,13 +383,13 @@ def measure_closeup(
         if not fm.any():
             raise ImageRejected("the whole field is covered by a text overlay")
     c, luma = _contrast(img, px, fm)
-    mask, peak = _mask_from_contrast(c, fm, px)
+    mask, low_contrast = _mask_from_contrast(c, fm, px)
     if scale is None and SELF_SCALE_MM:
         est = _scale_from_widths(mask, px)
         if est is not None and abs(est / px - 1.0) > 0.1:
             px = est
             c, luma = _contrast(img, px, fm)
-            mask, peak = _mask_from_contrast(c, fm, px)
+            mask, low_contrast = _mask_from_contrast(c, fm, px)
 
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
     # Skeletonise a slightly smoothed mask: ragged edges would otherwise sprout spurs counted as hairs.
@@ -357,7 +407,7 @@ def measure_closeup(
     coverage = float(mask.sum()) / field_px
     if n < MIN_HAIRS:
         flags.append("too_few_hairs")
-    if peak < LOW_CONTRAST:
+    if low_contrast:
         flags.append("low_contrast")
 
     wsum = float(weights.sum())

@@ -14,7 +14,7 @@ __all__ = ["close_grooves", "drop_blobs", "fill_small_holes", "hysteresis"]
 def hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     n, labels = cv2.connectedComponents(low.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, dtype=bool)
-    keep[np.unique(labels[high & low])] = True
+    keep[labels[high & low]] = True  # repeated labels are harmless: no np.unique sort (issue 7)
     keep[0] = False
     return keep[labels]
 
@@ -70,7 +70,12 @@ def drop_blobs(mask: np.ndarray, *, min_area: float, min_length: float, elongati
         area = stats[i, cv2.CC_STAT_AREA]
         x, y, bw, bh = stats[i, :4]
         ys, xs = np.nonzero(labels[y : y + bh, x : x + bw] == i)
-        pts = np.column_stack([xs, ys]).astype(np.float32)
+        # Only the first and last pixel of each row can be corners of the convex hull that minAreaRect
+        # fits to (the same rectangle, 7x fewer points; tests/test_hair_segment.py checks it).
+        ends = np.ones(len(ys) + 1, bool)
+        np.not_equal(ys[1:], ys[:-1], out=ends[1:-1])
+        row_end = ends[1:] | ends[:-1]
+        pts = np.column_stack([xs[row_end], ys[row_end]]).astype(np.float32)
         (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
         long_side = max(rw, rh) + 1
         # A shaft is long for its mean width (area / length); pigment blots and scales are not.

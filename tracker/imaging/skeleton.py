@@ -97,7 +97,10 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
             if drop.size:
                 flat[drop] = 0
                 around = (drop[:, None] + offsets).ravel()
-                around = around[flat[around] == 1]
-                pending = [_unique(np.concatenate([p, around]), slot) for p in pending]
+                around = _unique(around[flat[around] == 1], slot)
+                # this kind's list was emptied above; only the other kind's needs merging (issue 7)
+                other = pending[1 - kind]
+                pending[kind] = around
+                pending[1 - kind] = _unique(np.concatenate([other, around]), slot) if other.size else around
     out[r0:r0 + h, c0:c0 + w] = image[1:-1, 1:-1].astype(bool)
     return out
