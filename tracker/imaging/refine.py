@@ -2,6 +2,8 @@
 
 A feature homography is refined with ``cv2.findTransformECCWithMask`` (homography, masked) on grey
 images of about 1000 px: more accurate here than the 500 px DESIGN.md suggests, see ``ECC_LONG_SIDE``.
+ECC runs a half-size pass (skipped when the feature evidence is tight, :func:`coarse_level_needed`), then at
+most ``FINE_ITERATIONS`` steps at full ECC size: most of ECC's cost is per step (about 40 ms at 1000 px).
 The masked correlation of the aligned grey images is measured before and after. This module only
 measures; :func:`tracker.imaging.align.align_images` decides whether the refinement is kept (it must
 raise the correlation and move no corner far) and whether the alignment is accepted.
@@ -18,11 +20,12 @@ import cv2
 import numpy as np
 
 from tracker.imaging.features import resize_with_mask
-from tracker.imaging.geometry import image_corners, resize_matrix, transform_points
+from tracker.imaging.geometry import as_homography, image_corners, resize_matrix, transform_points
 
 __all__ = [
     "ECC_LONG_SIDE",
     "SPLIT_LONG_SIDE",
+    "coarse_level_needed",
     "ecc_at_level",
     "ecc_refinement",
     "matched_intensities",
@@ -40,6 +43,21 @@ ECC_LONG_SIDE = 1000
 #: runs going to the iteration limit after converging in 5-10 steps (a 12 MP vertex pair: 360 ms instead of
 #: 40 ms for the same answer); on known warps of bundled photos 1e-5 gave the same corner errors.
 _ECC_EPS = 1e-5
+#: Iterations of the coarse (half-size) and of the full ECC level. The coarse pass converges (cheap, wide basin);
+#: from its answer the full level needs 1-3 Gauss-Newton steps, then crawls on float32 noise: a 12 MP vertex
+#: pair took 8 (40 ms each at 1000 px), moving the corners 0.03 px after the second. Measured on
+#: ``benchmarks/registration.py --quick``: 3 gave the same success share and corner errors as 30.
+COARSE_ITERATIONS = 50
+FINE_ITERATIONS = 3
+#: Feature evidence so tight that the half-size ECC pass is skipped (:func:`coarse_level_needed`): at least
+#: this many inliers, at this share of the matches, spread over this share of the image, with an inlier RMS
+#: reprojection error (px at 1000 px) at most this. Measured: such feature answers were 0.1-1.2 px off at the
+#: corners (bundled photos, sample series), well inside the full level's basin; the coarse pass cost 40-70 ms
+#: and on a 12 MP hair-masked vertex pair moved the answer 4.5 px away, for the full level to bring it back.
+TIGHT_INLIERS = 200
+TIGHT_INLIER_RATIO = 0.6
+TIGHT_INLIER_SPREAD = 0.4
+TIGHT_RMSE_PX = 2.0
 
 #: Long side of the images of the split-half check (px): cheap (about 60 ms per pair), and coarser than the
 #: refinement, so it errs towards a larger (more cautious) figure.
@@ -47,6 +65,22 @@ SPLIT_LONG_SIDE = 500
 #: Checkerboard tiles per long side in the split-half check: tiles larger than the texture's correlation
 #: length, so the two halves carry independent evidence, and both halves span the whole overlap.
 SPLIT_TILES = 8
+#: ECC iterations per half. Both halves start from the whole-image answer, one or two Gauss-Newton steps from
+#: their own; the stop threshold let them run 9-10 steps (12 MP vertex pair) for a figure that moved < 0.5 %
+#: after the fourth (2.900 vs 2.910 px; close-up 0.421 vs 0.421 px).
+SPLIT_ITERATIONS = 4
+
+
+def _checked(
+    reference: np.ndarray, reference_mask: np.ndarray, moving: np.ndarray, moving_mask: np.ndarray, matrix: np.ndarray
+) -> np.ndarray:
+    """Validate the arguments of :func:`ecc_refinement` / :func:`split_half_uncertainty`; the homography."""
+    for name, grey, mask in (("reference", reference, reference_mask), ("moving", moving, moving_mask)):
+        if not isinstance(grey, np.ndarray) or grey.dtype != np.uint8 or grey.ndim != 2 or min(grey.shape) < 1:
+            raise ValueError(f"{name} must be a non-empty (H, W) uint8 grey image")
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != grey.shape:
+            raise ValueError(f"{name}_mask must be a uint8 0/255 array of shape {grey.shape}")
+    return as_homography(matrix)
 
 
 def _correlation(
@@ -101,17 +135,47 @@ def matched_intensities(
     return cv2.LUT(mov, np.clip(np.round(lut), 0, 255).astype(np.uint8))
 
 
+def coarse_level_needed(inliers: int, inlier_ratio: float, inlier_spread: float, rmse_px: float) -> bool:
+    """Whether ECC should start with the half-size pass, given the feature evidence.
+
+    Parameters
+    ----------
+    inliers : int
+        Inliers of the feature homography.
+    inlier_ratio : float
+        Their share of the ratio-test matches (0..1).
+    inlier_spread : float
+        Convex-hull share of the image covered by the inliers (0..1).
+    rmse_px : float
+        RMS reprojection error of the inliers, px at a long side of 1000 px.
+
+    Returns
+    -------
+    bool
+        False when the evidence is tight (``TIGHT_*``): the feature answer is then within a pixel or so,
+        inside the full-size level's basin. True otherwise (and for NaN figures).
+    """
+    tight = (
+        inliers >= TIGHT_INLIERS
+        and inlier_ratio >= TIGHT_INLIER_RATIO
+        and inlier_spread >= TIGHT_INLIER_SPREAD
+        and rmse_px <= TIGHT_RMSE_PX
+    )
+    return not tight
+
+
 def _refine_ecc(
-    ref: np.ndarray, ref_mask: np.ndarray, mov: np.ndarray, mov_mask: np.ndarray, H: np.ndarray
+    ref: np.ndarray, ref_mask: np.ndarray, mov: np.ndarray, mov_mask: np.ndarray, H: np.ndarray, coarse: bool
 ) -> np.ndarray | None:
     """ECC refinement of ``H`` (moving -> reference, ECC frames), coarse to fine; None when ECC fails.
 
-    A quarter-size pass first (cheap, wide basin; smooth images need many iterations), then the full
-    ECC frames with fewer iterations; each stops once the correlation gains less than ``_ECC_EPS`` a step.
+    A half-size pass first unless ``coarse`` is False (cheap, wide basin; smooth images need many
+    iterations), then at most ``FINE_ITERATIONS`` on the full ECC frames; each stops once the correlation
+    gains less than ``_ECC_EPS`` a step.
     """
     warp = np.linalg.inv(H)  # ECC warps template (reference) coords to input coords
-    for factor, iterations in ((0.5, 50), (1.0, 30)):
-        if factor < 1 and min(ref.shape + mov.shape) * factor < 64:
+    for factor, iterations in ((0.5, COARSE_ITERATIONS), (1.0, FINE_ITERATIONS)):
+        if factor < 1 and (not coarse or min(ref.shape + mov.shape) * factor < 64):
             continue
         r, rm, m, mm = ref, ref_mask, mov, mov_mask
         if factor < 1:
@@ -148,6 +212,7 @@ def ecc_refinement(
     matrix: np.ndarray,
     *,
     refine: bool = True,
+    coarse: bool = True,
 ) -> dict[str, Any]:
     """Masked correlation of a homography and, optionally, its ECC refinement.
 
@@ -161,6 +226,9 @@ def ecc_refinement(
         Homography from full-resolution MOVING pixels to REFERENCE pixels.
     refine : bool, default True
         Run ECC; when False only the correlation of ``matrix`` is measured.
+    coarse : bool, default True
+        Start ECC with a half-size pass (wide basin). False skips it when ``matrix`` is known to be close
+        (see :func:`coarse_level_needed`).
 
     Returns
     -------
@@ -171,11 +239,18 @@ def ecc_refinement(
         ECC failed). With a refined matrix, also
         ``refined_correlation`` and ``corner_shift`` (largest move of a MOVING corner, px at
         ``long_side``).
+
+    Raises
+    ------
+    ValueError
+        Images not (H, W) uint8, masks not uint8 of their image's shape, or ``matrix`` not a finite,
+        invertible 3x3 homography.
     """
+    matrix = _checked(reference, reference_mask, moving, moving_mask, matrix)
     ref_e, ref_em = resize_with_mask(reference, reference_mask, long_side=ECC_LONG_SIDE)
     mov_e, mov_em = resize_with_mask(moving, moving_mask, long_side=ECC_LONG_SIDE)
     return ecc_at_level(
-        (ref_e, ref_em, reference.shape), (mov_e, mov_em, moving.shape), matrix, refine=refine
+        (ref_e, ref_em, reference.shape), (mov_e, mov_em, moving.shape), matrix, refine=refine, coarse=coarse
     )
 
 
@@ -185,6 +260,7 @@ def ecc_at_level(
     matrix: np.ndarray,
     *,
     refine: bool = True,
+    coarse: bool = True,
 ) -> dict[str, Any]:
     """:func:`ecc_refinement` on copies already reduced to the ECC size.
 
@@ -203,7 +279,7 @@ def ecc_at_level(
         return out
     # ECC and the before/after comparison run on tone-matched grey levels (see matched_intensities).
     mov_t = matched_intensities(ref_e, ref_em, mov_e, mov_em, H_e)
-    H_r = _refine_ecc(ref_e, ref_em, mov_t, mov_em, H_e)
+    H_r = _refine_ecc(ref_e, ref_em, mov_t, mov_em, H_e, coarse)
     if H_r is None:
         return out
     corners = image_corners(mov_e.shape)
@@ -247,7 +323,13 @@ def split_half_uncertainty(
     float
         Estimated corner error in px of MOVING at its own resolution, or at 1000 px on the long side when
         it is larger (the unit of the registration targets); ``inf`` when ECC fails on a half.
+
+    Raises
+    ------
+    ValueError
+        As :func:`ecc_refinement`.
     """
+    matrix = _checked(reference, reference_mask, moving, moving_mask, matrix)
     ref_e, ref_em = resize_with_mask(reference, reference_mask, long_side=SPLIT_LONG_SIDE)
     mov_e, mov_em = resize_with_mask(moving, moving_mask, long_side=SPLIT_LONG_SIDE)
     return split_half_at_level((ref_e, ref_em, reference.shape), (mov_e, mov_em, moving.shape), matrix)
@@ -269,7 +351,7 @@ def split_half_at_level(
     tile = max(1, max(ref_e.shape) // SPLIT_TILES)
     yy, xx = np.indices(ref_e.shape)
     half = (yy // tile + xx // tile) % 2 == 0
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-5)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, SPLIT_ITERATIONS, _ECC_EPS)
     corners = image_corners(mov_e.shape)
     mapped = []
     for part in (half, ~half):
