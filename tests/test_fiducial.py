@@ -167,3 +167,70 @@ def test_bad_input(kwargs, image):
 
 def test_field_mask_without_sticker_keeps_everything():
     assert FiducialResult(found=False, reason="no_marker").field_mask((4, 5)).all()
+
+
+# ------------------------------------------------------------------ the staged search = a whole-image search
+def _whole_image_search(grey: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """cv2.aruco over the whole image, as the search did before it was staged (a copy at most 1400 px first,
+    full size when that finds nothing; threshold windows 5..65): the reference for the staged search."""
+    params = cv2.aruco.DetectorParameters()
+    params.adaptiveThreshWinSizeMin, params.adaptiveThreshWinSizeMax, params.adaptiveThreshWinSizeStep = 5, 65, 10
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    params.minMarkerPerimeterRate, params.maxMarkerPerimeterRate, params.minDistanceToBorder = 0.02, 4.0, 1
+    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), params)
+    long_side = max(grey.shape)
+    for s in ([1400 / long_side] if long_side > 1400 else []) + [1.0]:
+        work = grey if s == 1.0 else cv2.resize(grey, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        corners, ids, _ = det.detectMarkers(work)
+        if ids is not None:
+            return [(int(i), (c.reshape(4, 2) + 0.5) / s - 0.5) for c, i in zip(corners, ids.ravel(), strict=True)]
+    return []
+
+
+@pytest.fixture(scope="module")
+def big_scene(scene) -> np.ndarray:
+    """A 2000 x 1500 close-up (the size the pipeline searches a 12 MP photo at)."""
+    return cv2.resize(scene, (2000, 1500), interpolation=cv2.INTER_CUBIC)
+
+
+# marker side px, rotation, tilt, tilt axis, blur, noise, jpeg quality, light gain, image width
+STAGED = [
+    (48.0, 10.0, 0.0, 0.0, 0.8, 3.0, 80, 1.0, 2000),
+    (70.0, -110.0, 15.0, 40.0, 1.5, 4.0, 70, 1.0, 2000),
+    (120.0, 33.0, 10.0, 120.0, 0.8, 3.0, 80, 0.45, 2000),
+    (200.0, 170.0, 20.0, 60.0, 2.5, 2.0, 85, 1.15, 2000),
+    (90.0, 60.0, 0.0, 0.0, 1.0, 2.0, 90, 0.3, 1999),  # dim, and a width with no small reduction ratio
+    (300.0, -20.0, 5.0, 0.0, 1.0, 2.0, 90, 1.0, 1999),
+]
+
+
+@pytest.mark.parametrize(("side", "rot", "tilt", "axis", "blur", "noise", "quality", "gain", "width"), STAGED)
+def test_staged_search_finds_what_a_whole_image_search_finds(
+    big_scene, side, rot, tilt, axis, blur, noise, quality, gain, width
+):
+    from tracker.imaging.fiducial import _detect
+
+    base = np.ascontiguousarray(big_scene[:, :width])
+    image, truth = place_sticker(
+        base, px_per_mm=side / SIZE_MM, centre_xy=(0.6 * width, 650.0), marker_size_mm=SIZE_MM,
+        marker_id=int(side) % 50, rotation_deg=rot, tilt_deg=tilt, tilt_axis_deg=axis, seed=int(side),
+        blur_sigma_px=blur, noise_sigma=noise, jpeg_quality=quality,
+    )
+    if gain != 1.0:  # dimmer or brighter light, with a gradient across the field
+        ramp = np.linspace(0.8, 1.2, width, dtype=np.float32)[None, :, None]
+        image = np.clip(image * (gain * ramp), 0, 255).astype(np.uint8)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    reference = _whole_image_search(grey)
+    staged = _detect(grey, "DICT_4X4_50")
+    assert [i for i, _ in reference] == [truth.marker_id]
+    assert [i for i, _ in staged] == [truth.marker_id]
+    assert_allclose(staged[0][1], reference[0][1], atol=0.1)
+    res = detect_fiducial(image, marker_size_mm=SIZE_MM)
+    assert res.found and res.marker_id == truth.marker_id
+    assert_allclose(res.corners, truth.corners, atol=0.75)
+
+
+def test_staged_search_finds_nothing_in_a_large_plain_closeup(big_scene):
+    grey = cv2.cvtColor(big_scene, cv2.COLOR_RGB2GRAY)
+    assert _whole_image_search(grey) == []
+    assert detect_fiducial(big_scene, marker_size_mm=SIZE_MM).reason == "no_marker"
