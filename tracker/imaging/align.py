@@ -9,7 +9,8 @@ Pipeline (DESIGN.md section 5, "Alignment"):
 2. ORB features + Lowe's ratio test + ``cv2.findHomography(..., cv2.USAC_MAGSAC)``, first on the
    ``QUICK_FEATURES`` strongest keypoints of each image, on all of them unless that evidence is strong.
    When ORB yields too few inliers (or an implausible transform), SIFT is tried and the better
-   candidate is kept.
+   candidate is kept. When no candidate is acceptable, guided matching (:mod:`tracker.imaging.guided_matching`)
+   refits each detector's best answer to keypoints re-matched near their predicted positions.
 3. Optional ECC refinement (:mod:`tracker.imaging.refine`: homography, masked, coarse to fine up to
    about 1000 px, on MOVING's grey levels tone-matched to REFERENCE so that a gamma change cannot bias it).
    The refinement is kept only if it raises the masked correlation and moves no corner far.
@@ -69,8 +70,9 @@ from tracker.imaging.geometry import (
     plausibility,
     transform_points,
 )
+from tracker.imaging.guided_matching import guided_refits
 from tracker.imaging.refine import ECC_LONG_SIDE as ECC_LONG_SIDE
-from tracker.imaging.refine import SPLIT_LONG_SIDE, ecc_at_level, split_half_at_level
+from tracker.imaging.refine import SPLIT_LONG_SIDE, coarse_level_needed, ecc_at_level, split_half_at_level
 
 __all__ = [
     "PRESETS",
@@ -140,7 +142,7 @@ def align_images(
     -------
     Alignment
         ``matrix`` maps full-resolution MOVING pixels to REFERENCE pixels (identity when ``ok`` is
-        False). ``quality`` holds ``method``, ``model`` ("homography" | "similarity"), ``preset``,
+        False). ``quality`` holds ``method``, ``model`` ("homography" | "similarity"), ``preset``, ``guided``,
         ``keypoints_reference``, ``keypoints_moving``, ``keypoints_matched`` (``QUICK_FEATURES`` when only the
         strongest keypoints of each image were matched, else None), ``matches``, ``inlier_ratio``, ``inlier_spread``
         (convex-hull share of the image covered by inliers), ``reprojection_rmse_px`` (inliers,
@@ -211,13 +213,12 @@ def align_images(
     def judge(H: np.ndarray) -> tuple[dict[str, float], str | None]:
         return plausibility(norm_r @ H @ np.linalg.inv(norm_m), norm_shape_m, norm_shape_r, **limits)
 
-    evaluated = []
-    for cand in candidates_found:
+    def assess(cand: dict[str, Any]) -> tuple[tuple[bool, int, bool], dict, dict, str | None, np.ndarray | None]:
         quality: dict[str, Any] = {
             k: cand.get(k)
             for k in ("method", "model", "keypoints_reference", "keypoints_moving", "keypoints_matched", "matches")
         }
-        quality["preset"] = preset_name
+        quality.update(preset=preset_name, guided=bool(cand.get("guided")))
         quality["inlier_ratio"] = cand.get("inlier_ratio", 0.0)
         quality["inlier_spread"] = cand.get("inlier_spread", 0.0)
         reason = weakness(cand)
@@ -227,8 +228,12 @@ def align_images(
             if reason is None:
                 fig, reason = judge(H_full)
                 quality.update(fig)
-        homography = cand["model"] == "homography"
-        evaluated.append(((reason is None, cand["inliers"], homography), cand, quality, reason, H_full))
+        return (reason is None, cand["inliers"], cand["model"] == "homography"), cand, quality, reason, H_full
+
+    evaluated = [assess(cand) for cand in candidates_found]
+    if not any(e[0][0] for e in evaluated):  # none acceptable: refit around the first answers (guided matching)
+        guided = guided_refits(candidates_found, ref.feature_input, mov.feature_input, models=models)
+        evaluated += [assess(cand) for cand in guided]
     # Prefer acceptable candidates, then more inliers, then the homography. (Preferring a close-up's
     # similarity when it had >= 90 % of the homography's inliers was tried: it helped photos zoomed out to
     # 0.45, but accepted a perspective-tilted low-texture pair 32 px off at the corners.)
@@ -236,7 +241,10 @@ def align_images(
     good, inliers = key[0], key[1]
 
     if good:
-        ecc = ecc_at_level((ref.grey, ref.mask, ref.shape), (mov.grey, mov.mask, mov.shape), H_full, refine=refine)
+        rmse = quality["reprojection_rmse_px"] * 1000.0 / max(ref.shape)  # tight features skip ECC's coarse pass
+        coarse = coarse_level_needed(inliers, quality["inlier_ratio"], quality["inlier_spread"], rmse)
+        ecc = ecc_at_level((ref.grey, ref.mask, ref.shape), (mov.grey, mov.mask, mov.shape), H_full, refine=refine,
+                           coarse=coarse)
         rho = ecc["correlation"]
         quality.update(ecc_correlation_before=rho, ecc_correlation=rho, refined=False)
         if ecc["refined_matrix"] is not None:
