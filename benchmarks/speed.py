@@ -14,7 +14,8 @@ Sections (all on by default; ``--only NAME ...`` picks some):
               changes results: ``benchmarks/speed_accuracy.py``.
 ``workers``   a 12-photo follow-up visit (6 global views + 6 close-up sites, sample-size photos, the
               baseline visit analysed beforehand) through the service layer: ingest, then
-              :func:`tracker.services.batch.analyse_visit` with 1 and 2 workers (target >= 1.7x).
+              :func:`tracker.services.batch.analyse_visit` with 1 and 2 workers (target >= 1.7x), and for
+              reference 1 worker with OpenCV on one thread (one worker already uses both cores there).
 ``memory``    peak resident memory of one 12 MP analysis (decode of photo and baseline + analysis) in a
               child process (its VmHWM), minus a child that only imports (target <= 400 MB).
 ``timeline``  the Progress page's server-side time (streamlit AppTest, logged in as a clinician) with 10
@@ -223,12 +224,13 @@ def bench_workers(repeats: int) -> None:
     print(f"\n[workers] a 12-photo follow-up visit (sample-size photos), service layer, median of {repeats}")
     actor = Actor.system("bench")
     base_files = _visit_files(SAMPLES / "DEMO-001" / "visit-1_2026-01-12", 100)
-    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    runs: dict[str, list[tuple[float, float]]] = {"1": [], "1-thread": [], "2": []}
     with tempfile.TemporaryDirectory(prefix="speed-workers-") as tmp:
         store = Store(Settings.from_env(Path(tmp) / "home"))
         for rep in range(repeats):
-            for workers in (1, 2):
-                patient = create_patient(store, actor=actor, code=f"W{workers}-{rep}", display_name="Bench")
+            for config in ("1", "1-thread", "2"):
+                workers = 2 if config == "2" else 1
+                patient = create_patient(store, actor=actor, code=f"W{config}-{rep}", display_name="Bench")
                 first = open_visit(store, patient.id, actor=actor, visit_date=dt.date(2026, 1, 12))
                 for kind, view, data in base_files:
                     ingest_photo(store, first.id, data, actor=actor, name=f"{view}.jpg", kind=kind,
@@ -241,21 +243,29 @@ def bench_workers(repeats: int) -> None:
                     ingest_photo(store, visit.id, data, actor=actor, name=f"{view}.jpg", kind=kind,
                                  view_or_site=view, px_per_mm=200.0 if kind == "closeup" else None)
                 ingested = time.perf_counter()
-                outcomes = analyse_visit(store, visit.id, actor=actor, workers=workers)
+                threads = cv2.getNumThreads()
+                if config == "1-thread":
+                    cv2.setNumThreads(1)
+                try:
+                    outcomes = analyse_visit(store, visit.id, actor=actor, workers=workers)
+                finally:
+                    cv2.setNumThreads(threads)
                 done = time.perf_counter()
                 if not all(o.ok for o in outcomes):
                     raise RuntimeError([o.error for o in outcomes if not o.ok])
-                runs[workers].append((ingested - start, done - ingested))
-    ingest = statistics.median(r[0] for r in runs[1] + runs[2])
-    one = statistics.median(r[1] for r in runs[1])
-    two = statistics.median(r[1] for r in runs[2])
+                runs[config].append((ingested - start, done - ingested))
+    ingest = statistics.median(r[0] for r in runs["1"] + runs["2"])
+    one, single, two = (statistics.median(r[1] for r in runs[c]) for c in ("1", "1-thread", "2"))
     line("ingest 12 photos (serial, same for both)", f"{ingest:.2f} s")
     line("analyse_visit, 1 worker", f"{one:.2f} s")
-    line("analyse_visit, 2 workers", f"{two:.2f} s")
+    line("analyse_visit, 1 worker with OpenCV on one thread (for reference)", f"{single:.2f} s")
+    line("analyse_visit, 2 workers (each process's OpenCV on one thread)", f"{two:.2f} s")
     line("speed-up of the analysis, 2 vs 1 workers", f"{one / two:.2f}x",
          f"target >= 1.7x: {verdict(one / two >= 1.7)}")
     line("speed-up of ingest + analysis, 2 vs 1 workers", f"{(ingest + one) / (ingest + two):.2f}x",
          f"target >= 1.7x: {verdict((ingest + one) / (ingest + two) >= 1.7)}")
+    line("2 workers vs 1 worker with OpenCV on one thread", f"{single / two:.2f}x",
+         "(how much of the 1-worker run OpenCV's own threads already parallelise)")
 
 
 # --------------------------------------------------------------------------------------------- memory

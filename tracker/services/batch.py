@@ -17,9 +17,10 @@ How the work is shared:
   stored analysis;
 * ``workers=N`` is this process plus N - 1 worker processes. The workers start from a ``forkserver``
   (never ``fork`` of a possibly multi-threaded server such as Streamlit) that imports the pipeline first;
-  that start-up takes 1-2 s, as long as one or two analyses, so this process does not wait for it: it
+  that start-up takes 1-2 s, as long as several analyses, so this process does not wait for it: it
   analyses photos itself meanwhile, and a worker is handed a photo only when it has none waiting (see
-  :func:`_share_round`). Every process runs OpenCV single-threaded while they share the cores.
+  :func:`_share_round`). The pool is kept for the next visit (:func:`_worker_pool`), so the dashboard
+  pays the start-up once. Every process runs OpenCV single-threaded while they share the cores.
 
 With ``workers=1`` (or a single photo) everything runs in this process, as plain calls (OpenCV with its
 own threads).
@@ -28,18 +29,24 @@ As with any ``multiprocessing`` start method but ``fork``, a script that calls :
 with more than one worker must guard its entry point with ``if __name__ == "__main__":`` (the workers
 import the main module). ``tracker`` (the CLI) and ``streamlit run`` already do.
 
-Measured (benchmarks/speed.py --only workers, a 12-photo visit of sample-size photos): at load 0.3-1,
-with a pool of 2 worker processes started per call, 11.8 s with 1 worker and 9.2 s with 2 (1.28x): the
-pool's start-up (2.1 s measured alone) was paid before any work began.
+Measured (benchmarks/speed.py --quick --only workers, a 12-photo visit of sample-size photos, load about 1):
+before, with a pool started per call and this process waiting, 11.8 s with 1 worker and 9.2 s with 2
+(1.28x). Now (faster analyses, ~0.4 s a photo): 4.64 s with 1 worker, 3.57 s with 2 (1.30x); but one
+worker already uses both cores in OpenCV's own threads: with OpenCV on one thread, 1 worker takes 5.97 s,
+so the two processes give 1.67x over a single thread. The rest is the serial share (database writes,
+bookkeeping) and the photos' uneven lengths.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -146,13 +153,48 @@ def analyse_visit(
             for photo_id in batch:
                 ids[photo_id] = _analyse_one(store, photo_id, actor)
     else:
+        pool = _worker_pool(store.settings, count - 1)
+        try:
+            with _single_threaded_opencv():
+                for batch in rounds:
+                    ids.update(_share_round(store, batch, actor, pool, children=count - 1))
+        except BrokenProcessPool:  # a worker died (e.g. killed): start afresh next time
+            _close_pool()
+            raise
+    return _outcomes(store, [p.id for p in photos], ids)
+
+
+_pool_lock = threading.Lock()
+_pool: tuple[Settings, int, ProcessPoolExecutor] | None = None
+
+
+def _worker_pool(settings: Settings, children: int) -> ProcessPoolExecutor:
+    """The process's pool of ``children`` workers on ``settings``' store, started on first use and kept.
+
+    A long-lived process (the dashboard's server) pays the workers' start-up once, not at every visit;
+    asking for another store or another size replaces the pool. It is shut down at exit.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[:2] == (settings, children):
+            return _pool[2]
+        if _pool is not None:
+            _pool[2].shutdown(wait=True)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
-        with ProcessPoolExecutor(max_workers=count - 1, mp_context=context, initializer=_start_worker,
-                                 initargs=(store.settings,)) as pool, _single_threaded_opencv():
-            for batch in rounds:
-                ids.update(_share_round(store, batch, actor, pool, children=count - 1))
-    return _outcomes(store, [p.id for p in photos], ids)
+        executor = ProcessPoolExecutor(max_workers=children, mp_context=context, initializer=_start_worker,
+                                       initargs=(settings,))
+        _pool = (settings, children, executor)
+        return executor
+
+
+@atexit.register
+def _close_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool[2].shutdown(wait=False, cancel_futures=True)
+            _pool = None
 
 
 def _share_round(
