@@ -52,6 +52,7 @@ __all__ = [
     "evidence_reason",
     "feature_candidate",
     "feature_candidates",
+    "fit_figures",
     "resize_with_mask",
     "vignette_mask",
     "working_image",
@@ -364,14 +365,21 @@ def candidates_from_features(
         inl = inl.ravel().astype(bool)
         cand["inliers"] = int(inl.sum())
         cand["inlier_ratio"] = float(inl[strict].sum()) / max(1, int(strict.sum()))
-        cand["inlier_spread"] = min(_hull_share(src[inl], mov_shape), _hull_share(dst[inl], ref_shape))
-        # Working frames -> full resolution.
-        matrix = np.linalg.inv(to_work_r) @ H @ to_work_m
-        cand["matrix"] = matrix / matrix[2, 2]
-        fit = transform_points(src[inl], H) - dst[inl]
-        cand["reprojection_rmse_px"] = float(np.sqrt(np.mean(np.sum(fit**2, axis=1)))) / to_work_r[0, 0]
+        cand.update(fit_figures(H, inl, src, dst, (mov_shape, ref_shape), (to_work_m, to_work_r)))
         out.append(cand)
     return out
+
+
+def fit_figures(H: np.ndarray, inl: np.ndarray, src: np.ndarray, dst: np.ndarray, shapes: tuple,
+                to_work: tuple) -> dict:
+    """``inlier_spread``, full-resolution ``matrix`` and ``reprojection_rmse_px`` of a fit between working frames
+    (``shapes`` and ``to_work`` are (moving, reference) working shapes and full -> working matrices)."""
+    (mov_shape, ref_shape), (to_work_m, to_work_r) = shapes, to_work
+    matrix = np.linalg.inv(to_work_r) @ H @ to_work_m
+    fit = transform_points(src[inl], H) - dst[inl]
+    return {"inlier_spread": min(_hull_share(src[inl], mov_shape), _hull_share(dst[inl], ref_shape)),
+            "matrix": matrix / matrix[2, 2],
+            "reprojection_rmse_px": float(np.sqrt(np.mean(np.sum(fit**2, axis=1)))) / to_work_r[0, 0]}
 
 
 def _fit(model: str, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:

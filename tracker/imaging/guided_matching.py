@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from tracker.imaging.features import MODELS, _fit, _hull_share, _usable
+from tracker.imaging.features import MODELS, _fit, _usable, fit_figures
 from tracker.imaging.geometry import transform_points
 
 __all__ = [
@@ -217,11 +217,7 @@ def guided_candidates(
             cand = dict(base, model=model, matches=len(im), inliers=int(inl.sum()))
             cand.pop("reason")
             cand["inlier_ratio"] = float(inl.mean())
-            cand["inlier_spread"] = min(_hull_share(src[inl], mov_shape), _hull_share(dst[inl], ref_shape))
-            full = np.linalg.inv(to_work_r) @ H @ to_work_m
-            cand["matrix"] = full / full[2, 2]
-            fit = transform_points(src[inl], H) - dst[inl]
-            cand["reprojection_rmse_px"] = float(np.sqrt(np.mean(np.sum(fit**2, axis=1)))) / to_work_r[0, 0]
+            cand.update(fit_figures(H, inl, src, dst, (mov_shape, ref_shape), (to_work_m, to_work_r)))
         out.append(cand)
     return out
 
