@@ -208,7 +208,7 @@ STAGED = [
 def test_staged_search_finds_what_a_whole_image_search_finds(
     big_scene, side, rot, tilt, axis, blur, noise, quality, gain, width
 ):
-    from tracker.imaging.fiducial import _detect
+    from tracker.imaging.fiducial_search import detect_markers as _detect
 
     base = np.ascontiguousarray(big_scene[:, :width])
     image, truth = place_sticker(
