@@ -89,3 +89,13 @@ def test_a_reference_of_another_version_is_not_used(store, vertex_series):
     assert stored_reference(store, base.id) is None
     baseline_reference(store, base)
     assert sorted(r.version for r in _rows(store)) == sorted(["0.0.1+ref0", reference_version()])
+
+
+def test_analysing_the_baseline_again_keeps_or_restores_its_reference(store, vertex_series):
+    base, _ = vertex_series
+    row = _rows(store)[0]
+    analyse_photo(store, base.id, actor=CLINICIAN)  # present: kept as it is
+    assert [(r.id, r.blob_key) for r in _rows(store)] == [(row.id, row.blob_key)]
+    store.blobs.delete(row.blob_key)
+    analyse_photo(store, base.id, actor=CLINICIAN)  # its blob gone: prepared and stored again
+    assert store.blobs.exists(row.blob_key) and stored_reference(store, base.id) is not None

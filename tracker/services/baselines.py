@@ -26,23 +26,34 @@ from tracker.imaging.decode import decode_image
 from tracker.pipeline_baseline import BaselineReference, prepare_baseline, reference_version
 from tracker.store import BaselineCache, Photo, Store
 
-__all__ = ["baseline_reference", "stored_reference"]
+__all__ = ["baseline_reference", "ensure_reference", "stored_reference"]
 
 
-def stored_reference(store: Store, photo_id: int) -> BaselineReference | None:
-    """The photo's prepared reference of the current version, or None (none stored, or unreadable)."""
+def _stored_key(store: Store, photo_id: int) -> str | None:
     with store.session() as session:
-        key = session.scalar(
+        return session.scalar(
             select(BaselineCache.blob_key).where(
                 BaselineCache.photo_id == photo_id, BaselineCache.version == reference_version()
             )
         )
+
+
+def stored_reference(store: Store, photo_id: int) -> BaselineReference | None:
+    """The photo's prepared reference of the current version, or None (none stored, or unreadable)."""
+    key = _stored_key(store, photo_id)
     if key is None:
         return None
     try:
         return BaselineReference.from_bytes(store.blobs.get(key))
     except (ValueError, StorageError):  # a missing or damaged blob (tracker scrub reports it): prepare again
         return None
+
+
+def ensure_reference(store: Store, photo: Photo, *, pixels: np.ndarray) -> None:
+    """Prepare and store the photo's reference unless a stored one exists (not read back: it is not needed)."""
+    key = _stored_key(store, photo.id)
+    if key is None or not store.blobs.exists(key):
+        baseline_reference(store, photo, pixels=pixels)
 
 
 def baseline_reference(store: Store, photo: Photo, *, pixels: np.ndarray | None = None) -> BaselineReference:

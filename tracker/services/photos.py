@@ -17,7 +17,7 @@ from tracker.imaging.decode import DecodedImage, decode_image, encode_clean
 from tracker.imaging.roi import GLOBAL_VIEWS
 from tracker.pipeline import PhotoAnalysis, analyse_closeup, analyse_global
 from tracker.services.access import Actor, audit, missing, require_clinical, require_patient_access
-from tracker.services.baselines import baseline_reference
+from tracker.services.baselines import baseline_reference, ensure_reference
 from tracker.store import Analysis, DeviceProfile, Photo, Store, Visit
 
 SCALE_SOURCES = ("fiducial", "device", "manual")
@@ -260,7 +260,7 @@ def _analyse(
         result = dataclasses.replace(result, parameters={**result.parameters, **extra_parameters})
     analysis = _save_analysis(store, photo, base, result)
     if base.id == photo.id:  # a baseline: prepare it for its follow-ups now, while its pixels are decoded
-        baseline_reference(store, photo, pixels=pixels)
+        ensure_reference(store, photo, pixels=pixels)
     return analysis
 
 
