@@ -114,6 +114,8 @@ def test_bad_inputs_are_refused(vertex_pair):
         prepare_baseline(base.astype(np.float32), kind="global")
     with pytest.raises(ValueError, match="working_long_side"):
         analyse_global(follow, baseline=prepare_baseline(base, kind="global"), working_long_side=400)
+    with pytest.raises(ValueError, match="prepared for a global photo"):
+        analyse_closeup(follow, px_per_mm=PPM, baseline=prepare_baseline(base, kind="global"))
     base_copy = base.copy()
     prepare_baseline(base, kind="global")
     assert np.array_equal(base, base_copy)  # input not mutated

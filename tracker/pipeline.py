@@ -125,6 +125,8 @@ def _merge_quality(base: dict[str, Any], extra_flags: list[str]) -> dict[str, An
 
 def _as_reference(baseline: Any, *, kind: str, marker_size_mm: float | None) -> BaselineReference | None:
     """A baseline photo prepared for its follow-ups (a prepared reference is used as it is)."""
+    if isinstance(baseline, BaselineReference) and baseline.kind != kind:
+        raise ValueError(f"the baseline reference was prepared for a {baseline.kind} photo, not a {kind} one")
     if baseline is None or isinstance(baseline, BaselineReference):
         return baseline
     return prepare_baseline(baseline, kind=kind, marker_size_mm=marker_size_mm)
@@ -341,8 +343,10 @@ def analyse_global(
         if baseline_sharpness is None and base_working.reduced:
             baseline_sharpness = sharpness(baseline)
         baseline = prepare_baseline(shrink(baseline, base_working), kind="global")
-    elif baseline is not None and working.reduced:
-        raise ValueError("working_long_side needs the baseline photo, not a prepared reference")
+    else:
+        baseline = _as_reference(baseline, kind="global", marker_size_mm=None)
+        if baseline is not None and working.reduced:
+            raise ValueError("working_long_side needs the baseline photo, not a prepared reference")
     if baseline_sharpness is None and baseline is not None:
         baseline_sharpness = baseline.sharpness
     gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
