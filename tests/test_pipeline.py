@@ -10,17 +10,9 @@ from tracker.phantoms.closeup import render_closeup
 from tracker.phantoms.vertex import render_vertex
 from tracker.pipeline import analyse_closeup, analyse_global
 
+from .poses import centred_pose
+
 SHAPE = (600, 800)
-
-
-def _pose(angle_deg: float, scale: float, dx: float, dy: float) -> np.ndarray:
-    h, w = SHAPE
-    a = np.deg2rad(angle_deg)
-    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
-    rotate = np.array([[scale * np.cos(a), -scale * np.sin(a), 0], [scale * np.sin(a), scale * np.cos(a), 0],
-                       [0, 0, 1]])
-    back = np.array([[1, 0, w / 2 + dx], [0, 1, h / 2 + dy], [0, 0, 1]], float)
-    return back @ rotate @ centre
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +26,8 @@ def test_global_follow_up_is_aligned_and_roi_carried(baseline_vertex, angle, sca
     base_image, base_truth = baseline_vertex
     # Same scalp, another visit: new pose, hair moved (another strand layout), other light.
     image, _, truth = render_vertex(seed=21, thinning=0.6, shape=SHAPE, hair_seed=2, brightness=0.85,
-                                    white_balance=(1.05, 1.0, 0.92), pose=_pose(angle, scale, dx, dy))
+                                    white_balance=(1.05, 1.0, 0.92),
+                                    pose=centred_pose(SHAPE, angle, scale=scale, dx=dx, dy=dy))
     result = analyse_global(image, baseline=base_image, baseline_roi=np.array(base_truth.roi_polygon))
     assert result.alignment["ok"], result.alignment["reason"]
     corners = image_corners(SHAPE)
@@ -128,14 +121,6 @@ def test_closeup_of_another_spot_is_noted_not_retaken(closeup):
 STICKER_PPM = 100.0
 STICKER_SHAPE = (600, 800)
 STICKER_AT = (505.0, 300.0)
-
-
-def _rotation_pose(angle_deg: float, dx: float, dy: float) -> np.ndarray:
-    h, w = STICKER_SHAPE
-    a = np.deg2rad(angle_deg)
-    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
-    rotate = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    return np.array([[1, 0, w / 2 + dx], [0, 1, h / 2 + dy], [0, 0, 1]], float) @ rotate @ centre
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +224,7 @@ def test_stickers_in_both_photos_give_the_transform(sticker_scene):
     from tracker.phantoms.fiducial import place_sticker
 
     _, baseline, _, sticker = sticker_scene
-    pose = _rotation_pose(12.0, 15.0, -10.0)
+    pose = centred_pose(STICKER_SHAPE, 12.0, dx=15.0, dy=-10.0)
     moved, _, truth = render_closeup(seed=8, density_per_cm2=200, px_per_mm=STICKER_PPM, shape=STICKER_SHAPE,
                                      pose=pose, shot_seed=4)
     at = pose @ np.array([*STICKER_AT, 1.0])

@@ -6,29 +6,24 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from tracker.imaging.geometry import image_corners, transform_points
 from tracker.phantoms.closeup import render_closeup
 from tracker.phantoms.fiducial import place_sticker
 from tracker.phantoms.vertex import render_vertex
 from tracker.pipeline import analyse_closeup, analyse_global
 from tracker.pipeline_baseline import BaselineReference, prepare_baseline, reference_version
 
+from .poses import centred_pose
+
 SHAPE = (600, 800)
 PPM = 120.0
-
-
-def _pose(angle_deg: float, dx: float, dy: float) -> np.ndarray:
-    h, w = SHAPE
-    a = np.deg2rad(angle_deg)
-    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
-    rotate = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    return np.array([[1, 0, w / 2 + dx], [0, 1, h / 2 + dy], [0, 0, 1]], float) @ rotate @ centre
 
 
 @pytest.fixture(scope="module")
 def vertex_pair():
     base, _, _ = render_vertex(seed=31, thinning=0.5, shape=SHAPE, hair_seed=1)
     follow, _, truth = render_vertex(seed=31, thinning=0.5, shape=SHAPE, hair_seed=2, brightness=0.9,
-                                     pose=_pose(7.0, 18.0, -9.0))
+                                     pose=centred_pose(SHAPE, 7.0, dx=18.0, dy=-9.0))
     return base, follow, truth
 
 
@@ -36,7 +31,7 @@ def vertex_pair():
 def closeup_pair():
     base, _, _ = render_closeup(seed=5, density_per_cm2=180, px_per_mm=PPM, shape=SHAPE)
     follow, _, truth = render_closeup(seed=5, density_per_cm2=180, px_per_mm=PPM, shape=SHAPE,
-                                      pose=_pose(-10.0, 12.0, 8.0), shot_seed=3)
+                                      pose=centred_pose(SHAPE, -10.0, dx=12.0, dy=8.0), shot_seed=3)
     return base, follow, truth
 
 
@@ -53,34 +48,21 @@ def _same(a, b) -> None:
 
 
 @pytest.mark.parametrize("through_bytes", [False, True])
-def test_global_with_a_reference_equals_with_the_photo(vertex_pair, through_bytes):
-    base, follow, truth = vertex_pair
-    reference = prepare_baseline(base, kind="global")
+@pytest.mark.parametrize("kind", ["global", "closeup"])
+def test_analysis_with_a_reference_equals_with_the_photo(vertex_pair, closeup_pair, kind, through_bytes):
+    base, follow, truth = vertex_pair if kind == "global" else closeup_pair
+    reference = prepare_baseline(base, kind=kind)
     if through_bytes:
         reference = BaselineReference.from_bytes(reference.to_bytes())
-    direct = analyse_global(follow, view="vertex", baseline=base)
-    prepared = analyse_global(follow, view="vertex", baseline=reference)
+    if kind == "global":
+        direct, prepared = (analyse_global(follow, view="vertex", baseline=b) for b in (base, reference))
+    else:
+        direct, prepared = (analyse_closeup(follow, px_per_mm=PPM, baseline=b) for b in (base, reference))
     assert direct.alignment["ok"], direct.alignment["reason"]
     _same(direct, prepared)
-    corners = np.array([[0, 0], [SHAPE[1], 0], [SHAPE[1], SHAPE[0]], [0, SHAPE[0]]], float)
-
-    def mapped(m: np.ndarray) -> np.ndarray:
-        p = np.c_[corners, np.ones(4)] @ np.asarray(m, float).T
-        return p[:, :2] / p[:, 2:]
-
-    assert np.abs(mapped(prepared.transform) - mapped(truth.transform_to_canonical)).max() < 2.0
-
-
-@pytest.mark.parametrize("through_bytes", [False, True])
-def test_closeup_with_a_reference_equals_with_the_photo(closeup_pair, through_bytes):
-    base, follow, _ = closeup_pair
-    reference = prepare_baseline(base, kind="closeup")
-    if through_bytes:
-        reference = BaselineReference.from_bytes(reference.to_bytes())
-    direct = analyse_closeup(follow, px_per_mm=PPM, baseline=base)
-    prepared = analyse_closeup(follow, px_per_mm=PPM, baseline=reference)
-    assert direct.alignment["ok"], direct.alignment["reason"]
-    _same(direct, prepared)
+    corners = image_corners(SHAPE)
+    error = transform_points(corners, prepared.transform) - transform_points(corners, truth.transform_to_canonical)
+    assert np.abs(error).max() < 2.0
 
 
 def test_a_baseline_sticker_survives_the_round_trip(closeup_pair):

@@ -22,6 +22,8 @@ from tracker.pipeline_work import (
     working_for_scale,
 )
 
+from .poses import centred_pose
+
 
 @pytest.mark.parametrize(
     ("shape", "px_per_mm", "target", "expected"),
@@ -167,20 +169,11 @@ def test_closeup_working_option_is_checked(closeup_300):
         analyse_closeup(closeup_300[0], px_per_mm=300.0, marker_size_mm=None, working_px_per_mm=0.0)
 
 
-def _pose(shape, angle_deg, scale, dx, dy):
-    h, w = shape
-    a = np.deg2rad(angle_deg)
-    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
-    rotate = np.array([[scale * np.cos(a), -scale * np.sin(a), 0], [scale * np.sin(a), scale * np.cos(a), 0],
-                       [0, 0, 1]])
-    return np.array([[1, 0, w / 2 + dx], [0, 1, h / 2 + dy], [0, 0, 1]], float) @ rotate @ centre
-
-
 def test_global_on_working_copies_reports_full_pixels():
     shape = (600, 800)
     base, _, base_truth = render_vertex(seed=21, thinning=0.6, shape=shape, hair_seed=1)
     follow, _, truth = render_vertex(seed=21, thinning=0.6, shape=shape, hair_seed=2, brightness=0.9,
-                                     pose=_pose(shape, 7.0, 0.95, 25, -10))
+                                     pose=centred_pose(shape, 7.0, scale=0.95, dx=25, dy=-10))
     # Photos of 3200 x 2400 aligned on half-size copies (an option, not the default).
     up = np.diag([4.0, 4.0, 1.0]) @ np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
     up[:2, 2] -= 0.5  # x_big = 4 (x + 0.5) - 0.5
