@@ -92,6 +92,47 @@ def login(page, base: str, username: str, password: str) -> None:
     page.get_by_text("Logged in as").wait_for(timeout=60_000)
 
 
+def wait_until_idle(page, timeout: float = 120_000) -> None:
+    """Until the app's script run ends (Streamlit's "Running..." status widget is gone)."""
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
+
+
+def _app_running(page) -> bool:
+    return page.locator("[data-testid='stStatusWidget']").is_visible()
+
+
+def add_patient(page, code: str, display_name: str, *, timeout: float = 120_000) -> None:
+    """On the Patients page: open "Add a patient", fill the code and the name, submit, wait for "Added CODE".
+
+    Streamlit's front end can drop a click on a button while a text field has focus (streamlit#8725). A
+    dropped submit leaves the app idle and the form still filled (the form clears itself when it is
+    submitted), so only then is the button clicked a second time; an error box fails at once, with its text.
+    """
+    wait_until_idle(page, timeout)  # the page's first run has ended: no rerun can replace the form
+    page.get_by_text("Add a patient").click()
+    code_box = page.get_by_role("textbox", name="Pseudonymous code")
+    code_box.fill(code)
+    page.get_by_role("textbox", name="Display name").first.fill(display_name)
+    page.keyboard.press("Tab")  # leave the field before the click
+    done = page.get_by_text(f"Added {code}")
+    for _ in range(2):
+        page.get_by_role("button", name="Add patient").click()
+        started = time.monotonic()
+        while time.monotonic() - started < timeout / 1000:
+            if done.is_visible():
+                return
+            errors = page.locator("[data-testid='stAlertContentError'], [data-testid='stException']")
+            if errors.count():
+                raise AssertionError(f"adding {code} failed: {errors.first.inner_text()}")
+            lost = time.monotonic() - started > 5 and not _app_running(page) and code_box.input_value() == code
+            if lost:
+                break
+            page.wait_for_timeout(250)
+        else:
+            raise AssertionError(f"no 'Added {code}' within {timeout / 1000:.0f} s:\n{page.inner_text('body')}")
+    raise AssertionError(f"the form was submitted twice and nothing happened:\n{page.inner_text('body')}")
+
+
 def wait_for_charts(page, count: int) -> None:
     charts = page.locator(".vega-embed canvas, .vega-embed svg.marks")
     for index in range(count):

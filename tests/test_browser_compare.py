@@ -38,7 +38,7 @@ def _open_slider(page, link: str) -> None:
 
 def _wait_for_rerun(page) -> None:
     page.wait_for_timeout(800)  # the slider reports 350 ms after the last key; then the app reruns
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    bs.wait_until_idle(page, 60_000)
 
 
 def test_clinician_moves_the_slider_and_exports_the_same_split(server, browser, demo_store, requests_seen):

@@ -51,11 +51,7 @@ def test_clinician_creates_a_patient_and_uploads_a_visit(upload_server, browser,
 
     page.get_by_role("link", name="Patients").click()
     page.get_by_role("heading", name="Patients").wait_for()
-    page.get_by_text("Add a patient").click()
-    page.get_by_role("textbox", name="Pseudonymous code").fill("P-0100")
-    page.get_by_role("textbox", name="Display name").first.fill("Browser Patient")
-    page.get_by_role("button", name="Add patient").click()
-    page.get_by_text("Added P-0100").wait_for()
+    bs.add_patient(page, "P-0100", "Browser Patient", timeout=60_000)
     expect(page.get_by_text("Patients 1–3 of 3")).to_be_visible()
 
     page.get_by_role("link", name="Progress").click()

@@ -84,12 +84,7 @@ def _open(page, link: str) -> None:
 
 def _wait_for_rerun(page) -> None:
     page.wait_for_timeout(800)  # the slider reports 350 ms after the last key; then the app reruns
-    _wait_until_idle(page)
-
-
-def _wait_until_idle(page) -> None:
-    """Until the app's script run ends (Streamlit's "Running..." status widget is gone)."""
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=WAIT)
+    bs.wait_until_idle(page, WAIT)
 
 
 def _set_date(page, label: str, day: dt.date) -> None:
@@ -168,7 +163,7 @@ def _download(page, prepare: str, download: str) -> bytes:
     page.get_by_role("button", name=prepare).click()
     button = page.get_by_role("button", name=download)
     button.wait_for(timeout=WAIT)
-    _wait_until_idle(page)  # a run still going may be replaced by the next one, and its file with it
+    bs.wait_until_idle(page, WAIT)  # a run still going may be replaced by the next one, and its file with it
     with page.expect_download(timeout=WAIT) as info:
         button.click()
     failure = info.value.failure()
@@ -243,11 +238,7 @@ def test_clinician_workflow_then_the_patient_sees_only_their_own(workflow_server
 
     # 1. A new patient (who becomes the current one), and the patient's account linked to it.
     _open(page, "Patients")
-    page.get_by_text("Add a patient").click()
-    page.get_by_role("textbox", name="Pseudonymous code").fill(CODE)
-    page.get_by_role("textbox", name="Display name").first.fill("Workflow Patient")
-    page.get_by_role("button", name="Add patient").click()
-    page.get_by_text(f"Added {CODE}").wait_for()
+    bs.add_patient(page, CODE, "Workflow Patient", timeout=WAIT)
     expect(page.get_by_text("Patients 1–3 of 3")).to_be_visible()
     _step(page, "01-patient-created")
     _link_patient_account(store)
