@@ -2,7 +2,8 @@
 
 A browser test module starts with ``from tests import browser_support as bs`` and uses the ``server`` and
 ``browser`` fixtures of tests/conftest.py (which start the server on a free port and launch Chromium) and
-the helpers here: :func:`new_context`, :func:`login`, :func:`shot`, :func:`assert_local_only`,
+the helpers here: :func:`new_context`, :func:`login`, :func:`submit_form`, :func:`add_patient`,
+:func:`wait_until_idle`, :func:`shot`, :func:`assert_local_only`,
 :func:`wait_for_charts`, :func:`drag_slider`, :func:`click_slider`, :func:`slider_split_percent`.
 Importing this module skips the importing test module only when Chromium or
 Playwright is missing outside CI (CI installs both: scripts/test.sh). Screenshots go to test-artifacts/.
@@ -87,9 +88,10 @@ def new_context(browser, requests_seen: list, **options):
 def login(page, base: str, username: str, password: str) -> None:
     page.goto(base)
     page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_text("Logged in as").wait_for(timeout=60_000)
+    password_box = page.get_by_role("textbox", name="Password")
+    password_box.fill(password)
+    submit_form(page, "Log in", page.get_by_text("Logged in as"), timeout=60_000,
+                still_filled=lambda: password_box.is_visible() and password_box.input_value() == password)
 
 
 def wait_until_idle(page, timeout: float = 120_000) -> None:
@@ -97,40 +99,42 @@ def wait_until_idle(page, timeout: float = 120_000) -> None:
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
 
 
-def _app_running(page) -> bool:
-    return page.locator("[data-testid='stStatusWidget']").is_visible()
-
-
-def add_patient(page, code: str, display_name: str, *, timeout: float = 120_000) -> None:
-    """On the Patients page: open "Add a patient", fill the code and the name, submit, wait for "Added CODE".
+def submit_form(page, button: str, done, *, still_filled, timeout: float = 120_000) -> None:
+    """Click the form's submit button BUTTON and wait until the locator DONE is visible.
 
     Streamlit's front end can drop a click on a button while a text field has focus (streamlit#8725). A
-    dropped submit leaves the app idle and the form still filled (the form clears itself when it is
-    submitted), so only then is the button clicked a second time; an error box fails at once, with its text.
+    dropped submit leaves the app idle and the form as it was, which ``still_filled()`` tells; only then is
+    the button clicked a second time. An error box fails at once, with its text.
     """
-    wait_until_idle(page, timeout)  # the page's first run has ended: no rerun can replace the form
-    page.get_by_text("Add a patient").click()
-    code_box = page.get_by_role("textbox", name="Pseudonymous code")
-    code_box.fill(code)
-    page.get_by_role("textbox", name="Display name").first.fill(display_name)
-    page.keyboard.press("Tab")  # leave the field before the click
-    done = page.get_by_text(f"Added {code}")
+    page.keyboard.press("Tab")  # leave the text field before the click
     for _ in range(2):
-        page.get_by_role("button", name="Add patient").click()
+        page.get_by_role("button", name=button).click()
         started = time.monotonic()
         while time.monotonic() - started < timeout / 1000:
             if done.is_visible():
                 return
             errors = page.locator("[data-testid='stAlertContentError'], [data-testid='stException']")
             if errors.count():
-                raise AssertionError(f"adding {code} failed: {errors.first.inner_text()}")
-            lost = time.monotonic() - started > 5 and not _app_running(page) and code_box.input_value() == code
-            if lost:
-                break
+                raise AssertionError(f"{button!r} failed: {errors.first.inner_text()}")
+            running = page.locator("[data-testid='stStatusWidget']").is_visible()
+            if time.monotonic() - started > 5 and not running and still_filled():
+                break  # the click was dropped
             page.wait_for_timeout(250)
         else:
-            raise AssertionError(f"no 'Added {code}' within {timeout / 1000:.0f} s:\n{page.inner_text('body')}")
-    raise AssertionError(f"the form was submitted twice and nothing happened:\n{page.inner_text('body')}")
+            raise AssertionError(f"{button!r}: nothing within {timeout / 1000:.0f} s:\n{page.inner_text('body')}")
+    raise AssertionError(f"{button!r} was clicked twice and nothing happened:\n{page.inner_text('body')}")
+
+
+def add_patient(page, code: str, display_name: str, *, timeout: float = 120_000) -> None:
+    """On the Patients page: open "Add a patient", fill the code and the name, submit, wait for "Added CODE"
+    (the form clears itself when submitted, so a code still in its field means the click was dropped)."""
+    wait_until_idle(page, timeout)  # the page's first run has ended: no rerun can replace the form
+    page.get_by_text("Add a patient").click()
+    code_box = page.get_by_role("textbox", name="Pseudonymous code")
+    code_box.fill(code)
+    page.get_by_role("textbox", name="Display name").first.fill(display_name)
+    submit_form(page, "Add patient", page.get_by_text(f"Added {code}"), timeout=timeout,
+                still_filled=lambda: code_box.input_value() == code)
 
 
 def wait_for_charts(page, count: int) -> None:
