@@ -69,7 +69,7 @@ patient data. It is the demo series of the app and a regression set with exact g
 ## Content
 Two demo patients, six monthly visits each, a course of mesotherapy:
 
-- DEMO-001, Alex Demo (M, born 1984), a responder: crown hair coverage 0.59 -> 0.80 and close-up
+- DEMO-001, Alex Demo (M, born 1984), a responder: crown hair coverage 0.62 -> 0.82 and close-up
   density 131 -> 160 /cm2 (+23 %) over the course.
 - DEMO-002, Sam Sample (F, born 1979), a small change: the scalp patch gains 3 % hairs (170 -> 175 /cm2
   rendered); darker skin, black hair, one visit with PRP.

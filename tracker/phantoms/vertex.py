@@ -1,8 +1,10 @@
 """Synthetic global vertex photos (top of the head, phone camera) with an exact hair mask.
 
-The scene is rendered in a *canonical* frame (the baseline camera) on a canvas larger than the photo,
-then warped by ``pose`` (a homography canonical -> this image) together with the hair coverage, so the
-truth mask and ROI are exact in this image's frame and ``transform_to_canonical = inv(pose)``.
+The scene (head, ears, cape) is rendered in a *canonical* frame (the baseline camera) on a canvas larger
+than the photo and warped by ``pose`` (a homography canonical -> this image); the hair strands are drawn
+through the pose straight into this image's pixels (supersampled, then area-reduced: one integration, as
+a sensor makes), so thin strands are not resampled twice. The truth mask and ROI are exact in this
+image's frame and ``transform_to_canonical = inv(pose)``.
 
 ``seed`` fixes the patient and the room (head shape, ears, scalp marks, cape folds, snaps, seams: the
 non-hair landmarks that registration should use); ``hair_seed`` fixes the strand layout, which moves
@@ -177,6 +179,40 @@ def _scene(rng: np.random.Generator, g: dict, canvas: tuple[int, int], off: floa
     return {"image": img, "region": region, "rho": rho}
 
 
+def _draw_strands(
+    paths: np.ndarray, widths: np.ndarray, colours: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Strand polylines drawn through ``matrix`` (canvas -> image) at ``_SS`` x supersampling, area-reduced.
+
+    ``paths`` (N, K, 2) canvas points, ``widths`` (N,) canvas pixels, ``colours`` (N, 3) RGB. Each strand's
+    width follows the local scale of the homography at its root. Returns the hair coverage (H, W) float32
+    in 0..1 and the strands' colour layer (H, W, 3) float32 (premultiplied by coverage).
+    """
+    h, w = shape
+    n, k = paths.shape[:2]
+    flat = np.concatenate([paths.reshape(-1, 2), np.ones((n * k, 1))], axis=1) @ matrix.T
+    pts = (flat[:, :2] / flat[:, 2:3]).reshape(n, k, 2)
+    roots = paths[:, 0, :]
+    probe = np.stack([roots, roots + [1.0, 0.0], roots + [0.0, 1.0]], axis=1).reshape(-1, 2)
+    mapped = np.concatenate([probe, np.ones((len(probe), 1))], axis=1) @ matrix.T
+    mapped = (mapped[:, :2] / mapped[:, 2:3]).reshape(n, 3, 2)
+    ex, ey = mapped[:, 1] - mapped[:, 0], mapped[:, 2] - mapped[:, 0]
+    local = np.sqrt(np.abs(ex[:, 0] * ey[:, 1] - ex[:, 1] * ey[:, 0]))
+    colour = np.zeros((h * _SS, w * _SS, 3), np.uint8)
+    alpha = np.zeros((h * _SS, w * _SS), np.uint8)
+    seen = (pts.max(axis=1) >= -50).all(axis=1) & (pts[:, :, 0].min(axis=1) < w + 50) & (
+        pts[:, :, 1].min(axis=1) < h + 50
+    )
+    for i in np.nonzero(seen)[0]:
+        ssp = np.rint(((pts[i] + 0.5) * _SS - 0.5) * (1 << _SHIFT)).astype(np.int32)
+        thick = max(1, int(round(widths[i] * local[i] * _SS)))
+        cv2.polylines(colour, [ssp], False, tuple(float(v) for v in colours[i]), thick, cv2.LINE_8, _SHIFT)
+        cv2.polylines(alpha, [ssp], False, 255, thick, cv2.LINE_8, _SHIFT)
+    cov = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    col = cv2.resize(colour, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cov, col
+
+
 def render_vertex(
     *,
     seed: int,
@@ -268,9 +304,6 @@ def render_vertex(
     sheen = 0.65 * np.exp(-(((head_rho - 0.55) / 0.14) ** 2))
     lengths *= 1.0 - 0.6 * np.clip((head_rho - 0.8) / 0.2, 0.0, 1.0)
 
-    lh, lw = (y1 - y0) * _SS, (x1 - x0) * _SS
-    colour = np.zeros((lh, lw, 3), np.uint8)
-    alpha = np.zeros((lh, lw), np.uint8)
     n_steps = 6
     path = np.empty((n, n_steps + 1, 2))
     path[:, 0, 0], path[:, 0, 1] = px, py
@@ -283,28 +316,23 @@ def render_vertex(
         path[:, k + 1, 0] = path[:, k, 0] + step * np.cos(a)
         path[:, k + 1, 1] = path[:, k, 1] + step * np.sin(a)
         a_prev = a
-    for i in range(n):
-        pts = path[i]
-        c = np.clip(cols[i] * tone[i] * (1.0 + 0.9 * sheen[i]) + 20.0 * sheen[i], 0, 255)
-        ssp = np.rint(((pts - [x0, y0] + 0.5) * _SS - 0.5) * (1 << _SHIFT)).astype(np.int32)
-        thick = max(1, int(round(widths[i] * _SS)))
-        cv2.polylines(colour, [ssp], False, tuple(float(v) for v in c), thick, cv2.LINE_8, _SHIFT)
-        cv2.polylines(alpha, [ssp], False, 255, thick, cv2.LINE_8, _SHIFT)
-    cov = np.zeros((ch, cw), np.float32)
-    col = np.zeros((ch, cw, 3), np.float32)
-    cov[y0:y1, x0:x1] = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA) / 255.0
-    col[y0:y1, x0:x1] = cv2.resize(colour, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    del colour, alpha
-    # Deeper hair layers shade the scalp between visible strands.
-    shadow = cv2.GaussianBlur(cov, (0, 0), 5.0 * s)
-    under = scene["image"] * (1.0 - 0.55 * shadow)[..., None]
-    canvas = under * (1.0 - cov[..., None]) + col
+    colours = np.clip(cols * tone[:, None] * (1.0 + 0.9 * sheen[:, None]) + 20.0 * sheen[:, None], 0, 255)
 
-    # ---- camera: pose, light, white balance, noise -------------------------------------------------------
+    # ---- camera: the strands drawn through the pose, the scene warped ---------------------------------------
+    # The strands are integrated once over this image's pixels, as a sensor does; warping a rendered canvas
+    # would resample them a second time (a sub-pixel blur of the thin strands that no camera adds).
     shift_m = np.array([[1.0, 0.0, -off], [0.0, 1.0, -off], [0.0, 0.0, 1.0]])
-    m = pose_m @ shift_m
-    img = cv2.warpPerspective(canvas, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    cov_img = cv2.warpPerspective(cov, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    m = pose_m @ shift_m  # canvas -> this image
+    zoom = float(np.sqrt(abs(np.linalg.det(pose_m[:2, :2]))))
+    pad = int(np.ceil(4 * 5.0 * s * zoom)) + 2  # the shadow's blur reaches this far into the frame
+    padded = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]]) @ m
+    cov_p, col_p = _draw_strands(path, widths, colours, padded, (h + 2 * pad, w + 2 * pad))
+    # Deeper hair layers shade the scalp between visible strands.
+    shadow = cv2.GaussianBlur(cov_p, (0, 0), 5.0 * s * zoom)[pad : pad + h, pad : pad + w]
+    cov_img, col_img = cov_p[pad : pad + h, pad : pad + w], col_p[pad : pad + h, pad : pad + w]
+    del cov_p, col_p
+    under = cv2.warpPerspective(scene["image"], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    img = under * ((1.0 - 0.55 * shadow) * (1.0 - cov_img))[..., None] + col_img
     mask = cov_img >= 0.5
     light = sk.light_field(
         (h, w), falloff=0.22, centre=(0.5 + rng.normal(0, 0.05), 0.45 + rng.normal(0, 0.05))
