@@ -20,8 +20,9 @@ Sections (all on by default; ``--only NAME ...`` picks some):
               child process (its VmHWM), minus a child that only imports (target <= 400 MB).
 ``timeline``  the Progress page's server-side time (streamlit AppTest, logged in as a clinician) with 10
               vs 1,000 patients of 20 visits each (2 analysed photos per visit, rows seeded in bulk
-              through SQLAlchemy from one analysed visit); also :func:`timeline` and
-              :func:`list_patients` called directly (target: 1,000 <= 1.2x 10).
+              through SQLAlchemy from one analysed visit), the two stores' runs taken in turn so a
+              change of load hits both; also :func:`timeline`, the picker's :func:`list_patients`
+              (at most 50) and the whole list, called directly (target: 1,000 <= 1.2x 10).
 ``cli``       ``tracker analyze`` on 20 images in one call vs 20 calls (start-up cost); the timeline and
               cli sections live in ``benchmarks/speed_service.py``.
 

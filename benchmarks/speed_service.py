@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,12 +80,16 @@ def _template(store, actor) -> dict:
     return {"pairs": pairs}
 
 
-def _page_time(home: Path, username: str, password: str, repeats: int) -> float:
+def _page_runner(home: Path, username: str, password: str):
+    """A logged-in AppTest on the Progress page of the store at HOME; returns a function that re-runs it."""
     from streamlit.testing.v1 import AppTest
 
-    os.environ["TRACKER_HOME"] = str(home)
-    for name in ("TRACKER_DATABASE_URL", "TRACKER_STORAGE_URL"):
-        os.environ.pop(name, None)
+    def use_home() -> None:  # the dashboard opens the store the environment names (one per configuration)
+        os.environ["TRACKER_HOME"] = str(home)
+        for name in ("TRACKER_DATABASE_URL", "TRACKER_STORAGE_URL"):
+            os.environ.pop(name, None)
+
+    use_home()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
     at.text_input[0].input(username)
     at.text_input[1].input(password)
@@ -96,46 +101,77 @@ def _page_time(home: Path, username: str, password: str, repeats: int) -> float:
         raise RuntimeError(at.exception)
     if not at.get("vega_lite_chart") and not at.get("arrow_vega_lite_chart"):
         raise RuntimeError("the Progress page drew no chart: " + "; ".join(str(i.value) for i in at.info))
-    return median_time(lambda: at.run(), repeats)
+
+    def rerun() -> None:
+        use_home()
+        at.run()
+        if at.exception:
+            raise RuntimeError(at.exception)
+
+    return rerun
+
+
+def _interleaved(runs: dict, repeats: int) -> dict:
+    """Seconds of each run, measured in turn (A B A B ...) so that a change of machine load hits all alike."""
+    for run in runs.values():
+        run()  # warm-up
+    times: dict = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - start)
+    return times
 
 
 def bench_timeline(repeats: int, sizes: tuple[int, int] = (10, 1000), visits: int = 20) -> None:
+    from dashboard.state import PICKER_LIMIT
     from tracker.accounts import create_user
     from tracker.config import Settings
     from tracker.services import Actor, list_patients, timeline
     from tracker.store import Store
 
+    repeats = max(repeats, 5)
     print(f"\n[timeline] Progress page with {sizes[0]} vs {sizes[1]} patients x {visits} visits x 2 analysed photos,"
-          f" median of {repeats}")
+          f" {repeats} runs each, taken in turn")
     actor = Actor.system("bench")
     clinician = Actor(username="clinician", role="clinician")
-    figures = {}
+    password = "a long enough passphrase 42"
     with tempfile.TemporaryDirectory(prefix="speed-timeline-") as tmp:
         template_store = Store(Settings.from_env(Path(tmp) / "template"))
         template = _template(template_store, actor)
         template_store.close()
+        stores, pages, direct = {}, {}, {}
         for n in sizes:
             home = Path(tmp) / f"home-{n}"
-            store = Store(Settings.from_env(home))
+            store = stores[n] = Store(Settings.from_env(home))
             start = time.perf_counter()
             _seed_bulk(store, n, visits, template)
-            seeded = time.perf_counter() - start
-            password = "a long enough passphrase 42"
+            line(f"{n} patients seeded", f"{time.perf_counter() - start:.1f} s")
             create_user(store, username="admin", role="admin", password=password, actor=actor)
             create_user(store, username="clinician", role="clinician", password=password, actor=actor)
-            first = list_patients(store, actor=clinician)[0]["id"]
-            page = _page_time(home, "clinician", password, repeats)
-            direct = median_time(lambda s=store, f=first: timeline(s, f, actor=clinician, audited=False), repeats * 3)
-            listing = median_time(lambda s=store: list_patients(s, actor=clinician), repeats * 3)
-            figures[n] = (page, direct, listing)
-            line(f"{n} patients (seeded in {seeded:.1f} s)", f"page {page * 1e3:.0f} ms",
-                 f"timeline() {direct * 1e3:.1f} ms, list_patients() {listing * 1e3:.1f} ms")
+            first = list_patients(store, actor=clinician, limit=1)[0]["id"]
+            pages[n] = _page_runner(home, "clinician", password)
+            direct[(n, "timeline() of one patient")] = lambda s=store, f=first: timeline(
+                s, f, actor=clinician, audited=False)
+            direct[(n, f"list_patients(limit={PICKER_LIMIT}) (the picker)")] = lambda s=store: list_patients(
+                s, actor=clinician, limit=PICKER_LIMIT)
+            direct[(n, "list_patients() of the whole clinic")] = lambda s=store: list_patients(s, actor=clinician)
+        page_times = _interleaved(pages, repeats)
+        direct_times = _interleaved(direct, repeats * 3)
+        for store in stores.values():
             store.close()
-    small, large = figures[sizes[0]], figures[sizes[1]]
-    line(f"Progress page, {sizes[1]} vs {sizes[0]} patients", f"{large[0] / small[0]:.2f}x",
-         f"target <= 1.2x: {verdict(large[0] / small[0] <= 1.2)}")
-    line(f"timeline() alone, {sizes[1]} vs {sizes[0]} patients", f"{large[1] / small[1]:.2f}x")
-    line(f"list_patients() alone (the patient picker), {sizes[1]} vs {sizes[0]}", f"{large[2] / small[2]:.2f}x")
+    small, large = sizes
+    for n in sizes:
+        line(f"Progress page, {n} patients", f"{statistics.median(page_times[n]) * 1e3:.0f} ms")
+    ratio = statistics.median(page_times[large]) / statistics.median(page_times[small])
+    paired = statistics.median(b / a for a, b in zip(page_times[small], page_times[large], strict=True))
+    line(f"Progress page, {large} vs {small} patients", f"{ratio:.2f}x",
+         f"target <= 1.2x: {verdict(ratio <= 1.2)} (median of the run-by-run ratios {paired:.2f}x)")
+    for (n, name), values in direct_times.items():
+        if n == large:
+            base, big = statistics.median(direct_times[(small, name)]), statistics.median(values)
+            line(f"{name}, {large} vs {small}", f"{big / base:.2f}x", f"({base * 1e3:.1f} -> {big * 1e3:.1f} ms)")
 
 
 # ------------------------------------------------------------------------------------------------ cli
@@ -151,13 +187,20 @@ def bench_cli(repeats: int) -> None:
             path.write_bytes(sources[i % len(sources)].read_bytes())
             images.append(str(path))
 
-        def run(args: list[str]) -> None:
-            subprocess.run(command + ["analyze", "--px-per-mm", "200", *args], check=True, capture_output=True)
+        # As after an install, the project's modules are byte-compiled once (pip compiles site-packages; an
+        # editable install writes __pycache__ on first use): a shell that sets PYTHONDONTWRITEBYTECODE would
+        # make every call compile them again (~50 ms), which is not what a clinic's machine does.
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
+        def run(args: list[str]) -> None:
+            subprocess.run(command + ["analyze", "--px-per-mm", "200", *args], check=True, capture_output=True,
+                           env=env)
+
+        run(images[:1])  # writes the bytecode
         one_call = median_time(lambda: run(images), repeats, warmup=0)
         calls = median_time(lambda: [run([image]) for image in images], repeats, warmup=0)
-        startup = median_time(lambda: subprocess.run(command + ["--help"], check=True, capture_output=True),
-                              repeats * 3)
+        startup = median_time(lambda: subprocess.run(command + ["--help"], check=True, capture_output=True,
+                                                     env=env), repeats * 3)
     per_image = one_call / 20
     overhead = (calls - one_call) / 19
     line("20 images in one call", f"{one_call:.2f} s ({per_image:.2f} s/image)")
