@@ -10,7 +10,8 @@ Pipeline (DESIGN.md section 5, "Alignment"):
    ``QUICK_FEATURES`` strongest keypoints of each image, on all of them unless that evidence is strong.
    When ORB yields too few inliers (or an implausible transform), SIFT is tried and the better
    candidate is kept. When no candidate is acceptable, guided matching (:mod:`tracker.imaging.guided_matching`)
-   refits each detector's best answer to keypoints re-matched near their predicted positions.
+   refits each detector's best answer to keypoints re-matched near their predicted positions; when still none
+   is, the pixels may confirm a weak candidate (:mod:`tracker.imaging.align_evidence`: 13+ inliers, correlation 0.9).
 3. Optional ECC refinement (:mod:`tracker.imaging.refine`: homography, masked, coarse to fine up to
    about 1000 px, on MOVING's grey levels tone-matched to REFERENCE so that a gamma change cannot bias it).
    The refinement is kept only if it raises the masked correlation and moves no corner far.
@@ -33,6 +34,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from tracker.imaging.align_evidence import CONFIRM_CORRELATION, correlation_confirmed
 
 # Constants of the feature, ECC and policy stages, re-exported from their modules (they used to live here).
 from tracker.imaging.align_policy import ECC_DISAGREE_GAIN as ECC_DISAGREE_GAIN
@@ -130,12 +133,12 @@ def align_images(
     scale_range : (float, float), optional
         Accepted zoom of MOVING relative to REFERENCE, measured between frames normalised to a long
         side of 1000 px (so the same framing at two resolutions has zoom 1). Default: the preset's
-        ((0.7, 1.4) for "global", (1/3, 3) for "closeup").
+        ((0.7, 1.4) for "global", (1/4, 4) for "closeup").
     max_rotation_deg : float, optional
         Accepted rotation (absolute, degrees). Default: the preset's (45 for "global", 180 for "closeup").
     preset : {"global", "closeup"}, optional
         Kind-specific limits and models (see ``PRESETS``); None means "global" (the limits this function
-        always had). "closeup" accepts dermoscope re-shots (any rotation, zoom 1/3-3) and backs the
+        always had). "closeup" accepts dermoscope re-shots (any rotation, zoom 1/4-4) and backs the
         homography up with a similarity model when feature matches are few.
 
     Returns
@@ -143,6 +146,7 @@ def align_images(
     Alignment
         ``matrix`` maps full-resolution MOVING pixels to REFERENCE pixels (identity when ``ok`` is
         False). ``quality`` holds ``method``, ``model`` ("homography" | "similarity"), ``preset``, ``guided``,
+        ``confirmed`` ("correlation" when :mod:`tracker.imaging.align_evidence` accepted a weak candidate, else None),
         ``keypoints_reference``, ``keypoints_moving``, ``keypoints_matched`` (``QUICK_FEATURES`` when only the
         strongest keypoints of each image were matched, else None), ``matches``, ``inlier_ratio``, ``inlier_spread``
         (convex-hull share of the image covered by inliers), ``reprojection_rmse_px`` (inliers,
@@ -218,10 +222,10 @@ def align_images(
             k: cand.get(k)
             for k in ("method", "model", "keypoints_reference", "keypoints_moving", "keypoints_matched", "matches")
         }
-        quality.update(preset=preset_name, guided=bool(cand.get("guided")))
+        quality.update(preset=preset_name, guided=bool(cand.get("guided")), confirmed=cand.get("confirmed"))
         quality["inlier_ratio"] = cand.get("inlier_ratio", 0.0)
         quality["inlier_spread"] = cand.get("inlier_spread", 0.0)
-        reason = weakness(cand)
+        reason = None if cand.get("confirmed") else weakness(cand)
         H_full = cand["matrix"]
         if H_full is not None:
             quality["reprojection_rmse_px"] = cand["reprojection_rmse_px"]
@@ -234,6 +238,11 @@ def align_images(
     if not any(e[0][0] for e in evaluated):  # none acceptable: refit around the first answers (guided matching)
         guided = guided_refits(candidates_found, ref.feature_input, mov.feature_input, models=models)
         evaluated += [assess(cand) for cand in guided]
+    if not any(e[0][0] for e in evaluated):  # still none: the pixels may confirm a weak candidate (align_evidence)
+        levels = (ref.grey, ref.mask, ref.shape), (mov.grey, mov.mask, mov.shape)
+        confirmed = correlation_confirmed([e[1] for e in evaluated], judge=judge,
+                                          correlation=lambda H: ecc_at_level(*levels, H, refine=False)["correlation"])
+        evaluated += [assess(confirmed)] if confirmed is not None else []
     # Prefer acceptable candidates, then more inliers, then the homography. (Preferring a close-up's
     # similarity when it had >= 90 % of the homography's inliers was tried: it helped photos zoomed out to
     # 0.45, but accepted a perspective-tilted low-texture pair 32 px off at the corners.)
@@ -264,6 +273,7 @@ def align_images(
                     quality.update(fig)
                     quality.update(ecc_correlation=rho, refined=True)
         needed = required_correlation(inliers, quality["inlier_ratio"])
+        needed = CONFIRM_CORRELATION if cand.get("confirmed") else needed  # align_evidence's own bar
         quality["correlation_needed"] = needed
         if good and (why := correlation_reason(rho, needed, inliers)) is not None:
             good, reason = False, why
