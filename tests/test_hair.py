@@ -304,7 +304,11 @@ def _ref_mask_from_contrast(c, fm, px):
     wmin, min_len = hair.MIN_WIDTH_MM * px, hair.MIN_LENGTH_MM * px
     mask = hair.hysteresis(low, high)
     mask = hair.fill_small_holes(mask, max_area=(0.5 * wmax) ** 2)
+    before = mask
     mask = hair.drop_blobs(mask, min_area=0.5 * wmin * min_len, min_length=min_len)
+    unit = hair.typical_shaft_width(mask, smooth_px=hair.SKELETON_SMOOTH_MM * px, percentile=hair.SELF_SCALE_PCT)
+    if hair.STUBS and unit is not None:  # clipped stubs of 2-4 hairs side by side (issue 3)
+        mask = hair.keep_stubs(before, mask, unit_width=unit, min_area=0.5 * wmin * min_len, min_length=min_len)
     return mask & fm, float(np.percentile(cc[fm], 99.9)) < hair.LOW_CONTRAST
 
 
