@@ -14,7 +14,8 @@ Pipeline (DESIGN.md section 5, "Alignment"):
    is, the pixels may confirm a weak candidate (:mod:`tracker.imaging.align_evidence`: 13+ inliers, correlation 0.9).
 3. Optional ECC refinement (:mod:`tracker.imaging.refine`: homography, masked, coarse to fine up to
    about 1000 px, on MOVING's grey levels tone-matched to REFERENCE so that a gamma change cannot bias it).
-   The refinement is kept only if it raises the masked correlation and moves no corner far.
+   The refinement is kept only if it raises the masked correlation and moves no corner far. Close-ups whose
+   accepted feature answer ECC left unrefined are polished in float64 (:mod:`tracker.imaging.refine_polish`).
 4. Plausibility gate and checks of the result against the pixels themselves (ECC must not pull far
    away from the feature answer; the masked correlation of the aligned grey images must reach 0.85, or
    less when the feature evidence is strong). The limits, presets (``PRESETS``: "global", "closeup")
@@ -76,6 +77,7 @@ from tracker.imaging.geometry import (
 from tracker.imaging.guided_matching import guided_refits
 from tracker.imaging.refine import ECC_LONG_SIDE as ECC_LONG_SIDE
 from tracker.imaging.refine import SPLIT_LONG_SIDE, coarse_level_needed, ecc_at_level, split_half_at_level
+from tracker.imaging.refine_polish import polished
 
 __all__ = [
     "PRESETS",
@@ -156,7 +158,8 @@ def align_images(
         :func:`required_correlation`), ``scale``, ``rotation_deg``, ``anisotropy``, ``perspective`` and
         ``overlap`` (between size-normalised frames), ``corner_uncertainty_px`` (split-half estimate of the
         corner error, see :func:`tracker.imaging.refine.split_half_uncertainty`; reported, not a refusal
-        yet) and ``rejected_matrix`` when a candidate was refused.
+        yet), ``polished`` (close-ups whose feature answer ECC did not refine, see
+        :mod:`tracker.imaging.refine_polish`) and ``rejected_matrix`` when a candidate was refused.
 
     Raises
     ------
@@ -277,6 +280,9 @@ def align_images(
         quality["correlation_needed"] = needed
         if good and (why := correlation_reason(rho, needed, inliers)) is not None:
             good, reason = False, why
+        if good and not quality["refined"] and settings["polish_unrefined"]:  # see align_policy.PRESETS
+            H_full = polished(H_full, (ref.grey, ref.mask, ref.shape), (mov.grey, mov.mask, mov.shape), judge=judge,
+                              max_shift=ECC_MAX_CORNER_SHIFT, quality=quality)
         if good:  # how well does the image content pin the corners down? Reported, not (yet) a refusal:
             # measured, a 1 px limit refused 61 % of the real lesion re-shots and 8/20 correct sample
             # follow-ups (hair-masked skin and real change make the two halves disagree).
