@@ -166,8 +166,9 @@ def known_warps(n_per_source: int, rng: np.random.Generator, quick: bool) -> dic
     left_out: list[tuple[float, float]] = []  # hair kept out of the features, (reference, moving), vertex views
     shape = (750, 1000)
     for group, src, preset, hair in _warp_sources(quick):
+        a_r = view_matrix(src.shape, shape)  # the reference view: the same for every warp of this source
+        hair_ref = None if hair is None else render_view(hair.astype(np.uint8) * 255, a_r, shape) > 127
         for _ in range(n_per_source):
-            a_r = view_matrix(src.shape, shape)
             a_m = view_matrix(
                 src.shape,
                 shape,
@@ -196,8 +197,7 @@ def known_warps(n_per_source: int, rng: np.random.Generator, quick: bool) -> dic
             kw = {"preset": preset}
             if group == "sample vertex views":
                 kw.update(_hair_masks(ref, mov))
-            if hair is not None:
-                hair_ref = render_view(hair.astype(np.uint8) * 255, a_r, shape) > 127
+            if hair_ref is not None:
                 hair_mov = cv2.warpPerspective(hair_ref.view(np.uint8), h, (mov.shape[1], mov.shape[0]),
                                                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
                 left_out.append((_hair_left_out(hair_ref, kw["reference_mask"]),
