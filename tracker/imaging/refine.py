@@ -45,10 +45,12 @@ ECC_LONG_SIDE = 1000
 _ECC_EPS = 1e-5
 #: Iterations of the coarse (half-size) and of the full ECC level. The coarse pass converges (cheap, wide basin);
 #: from its answer the full level needs 1-3 Gauss-Newton steps, then crawls on float32 noise: a 12 MP vertex
-#: pair took 8 (40 ms each at 1000 px), moving the corners 0.03 px after the second. Measured on
-#: ``benchmarks/registration.py --quick``: 3 gave the same success share and corner errors as 30.
+#: pair took 8 (40 ms each at 1000 px), moving the corners 0.03 px after the second. Measured on the 216
+#: known warps of ``benchmarks/registration.py``: 3 left two smooth pairs short of their optimum (a vertex
+#: phantom 2.36 px, an enlarged dermoscopy shot 2.03 px off at the corners; 5 steps: 1.38 and 1.999 px, just inside 2), 5 gave
+#: the same answers as 6-30, and the total time was unchanged (65.6 vs 65.9 s: most pairs stop on ``_ECC_EPS``).
 COARSE_ITERATIONS = 50
-FINE_ITERATIONS = 3
+FINE_ITERATIONS = 5
 #: Feature evidence so tight that the half-size ECC pass is skipped (:func:`coarse_level_needed`): at least
 #: this many inliers, at this share of the matches, spread over this share of the image, with an inlier RMS
 #: reprojection error (px at 1000 px) at most this. Measured: such feature answers were 0.1-1.2 px off at the
