@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from tracker.pipeline_work import (
     Working,
     enlarge_mask,
     full_hairs,
+    run_beside,
     shrink,
     working_for_long_side,
     working_for_scale,
@@ -191,3 +194,59 @@ def test_global_on_working_copies_reports_full_pixels():
     assert_allclose(result.parameters["roi"], transform_points(np.array(truth.roi_polygon), up), atol=8.0)
     assert result.metrics["hair_coverage"] == pytest.approx(truth.hair_coverage_roi, abs=0.06)
     assert result.alignment["quality"]["reprojection_rmse_px"] < 8.0  # full px (about 1 at working size)
+
+
+@pytest.fixture
+def opencv_threads():
+    """Set OpenCV's thread count for one test; restored afterwards."""
+    before = cv2.getNumThreads()
+    yield cv2.setNumThreads
+    cv2.setNumThreads(before)
+
+
+@pytest.mark.parametrize(("threads", "beside"), [(1, False), (2, True)])
+def test_run_beside_uses_a_second_thread_only_with_two_cores(opencv_threads, threads, beside):
+    opencv_threads(threads)
+    caller = threading.get_ident()
+    started = threading.Event()
+
+    def step(a, *, b):
+        started.set()
+        return a + b, threading.get_ident()
+
+    result = run_beside(step, 2, b=3)
+    if beside:
+        assert started.wait(10)  # running while the caller goes on
+    else:
+        assert not started.is_set()  # on one core nothing runs until the result is asked for
+    total, ran_on = result()
+    assert total == 5
+    assert (ran_on != caller) is beside
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_run_beside_raises_the_steps_exception(opencv_threads, threads):
+    opencv_threads(threads)
+
+    def broken():
+        raise ValueError("bad input")
+
+    result = run_beside(broken)
+    with pytest.raises(ValueError, match="bad input"):
+        result()
+
+
+def test_closeup_alignment_beside_the_measurement_gives_the_same_analysis(opencv_threads):
+    """The alignment on a second thread (OpenCV on 2 threads) and in line (1 thread) agree exactly."""
+    base, _, _ = render_closeup(seed=21, density_per_cm2=180, px_per_mm=150, shape=(600, 750))
+    follow, _, _ = render_closeup(seed=21, shot_seed=2, density_per_cm2=180, px_per_mm=150, shape=(600, 750),
+                                  pose=centred_pose((600, 750), 4.0, scale=1.02, dx=12.0, dy=-8.0))
+    results = []
+    for threads in (2, 1):
+        opencv_threads(threads)
+        results.append(analyse_closeup(follow, px_per_mm=150.0, baseline=base))
+    beside, in_line = results
+    assert beside.alignment["ok"] and in_line.alignment["ok"]
+    assert beside.metrics == in_line.metrics
+    assert_allclose(beside.transform, in_line.transform, atol=1e-6)
+    assert np.array_equal(beside.mask, in_line.mask)

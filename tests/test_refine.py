@@ -99,13 +99,16 @@ def test_refinement_recovers_a_known_homography(name, angle, zoom, persp, gamma)
 
 
 def test_few_fine_iterations_give_the_converged_answer(monkeypatch):
-    """The full-size level stops after ``FINE_ITERATIONS``: the answer of a run left to converge is the same."""
+    """The full-size level stops after ``FINE_ITERATIONS`` (``FINE_AFTER_COARSE`` after the half-size pass): the
+    answer of a run left to converge is the same."""
     ref, mov, h_true = pair(*CASES[1])
     start = h_true @ NUDGE
-    capped = ecc_refinement(ref, FULL, mov, FULL, start)["refined_matrix"]
+    capped = [ecc_refinement(ref, FULL, mov, FULL, start, coarse=c)["refined_matrix"] for c in (True, False)]
     monkeypatch.setattr(refine, "FINE_ITERATIONS", 30)
-    converged = ecc_refinement(ref, FULL, mov, FULL, start)["refined_matrix"]
-    assert corner_error(capped, converged, VIEW) < 0.05
+    monkeypatch.setattr(refine, "FINE_AFTER_COARSE", 30)
+    converged = [ecc_refinement(ref, FULL, mov, FULL, start, coarse=c)["refined_matrix"] for c in (True, False)]
+    for a, b in zip(capped, converged, strict=True):
+        assert corner_error(a, b, VIEW) < 0.05
 
 
 @pytest.mark.parametrize("case", CASES[:2])

@@ -29,6 +29,7 @@ from tracker.pipeline_work import (
     enlarge_mask,
     full_alignment,
     full_hairs,
+    run_beside,
     shrink,
     working_for_long_side,
     working_for_scale,
@@ -221,13 +222,14 @@ def analyse_closeup(
     working = working_for_scale(image.shape, scale, target_px_per_mm=working_px_per_mm)
     work_scale = None if scale is None else scale * working.factor
     work_field = None if field_mask is None else shrink(field_mask, working)
+    # The whole field is measured whatever the alignment says (a failed alignment of a close-up is a note:
+    # same spot?, not a retake), so the two run side by side when this process may use two cores.
+    aligned = run_beside(_align_closeup, baseline, image, sticker, field_mask, manual=manual_alignment)
     measurement = measure_closeup(shrink(image, working), px_per_mm=work_scale, field_mask=work_field,
                                   vellus_um=vellus_um, terminal_um=terminal_um)
     uncertainty = closeup_uncertainty(working.shape, measurement.hairs, measurement.mask, px_per_mm=work_scale,
                                       vellus_um=vellus_um, field_mask=work_field)
-    # The whole field is measured whatever the alignment says, so a failed alignment of a close-up is a
-    # note for the clinician (same spot?), not a retake; in global views the ROI depends on it.
-    alignment, align_flags = _align_closeup(baseline, image, sticker, field_mask, manual=manual_alignment)
+    alignment, align_flags = aligned()
     metrics = measurement.metrics()
     metrics.setdefault("hair_count", measurement.hair_count)
     if metrics.get("mean_shaft_width_px") is not None:

@@ -9,12 +9,19 @@ results against truth on large phantoms (see :func:`tracker.pipeline.analyse_glo
 Positions, widths and masks found on the working copy are mapped back to the full photo here, with the
 pixel-centre rule of ``cv2.resize`` (``x_full = (x_work + 0.5) / s - 0.5``), so callers never see the
 working frame. Pure functions on arrays; used by :mod:`tracker.pipeline`.
+
+Independent steps of one analysis can also run side by side (:func:`run_beside`): a close-up's alignment
+(mostly OpenCV, which releases the GIL) beside its hair measurement (mostly numpy and Python), when the
+process may use more than one core.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -22,7 +29,9 @@ import numpy as np
 from tracker.imaging.geometry import resize_matrix
 
 __all__ = ["CLOSEUP_PX_PER_MM", "GLOBAL_LONG_SIDE", "MAX_FACTOR", "STICKER_LONG_SIDE", "Working", "enlarge_mask",
-           "full_hairs", "full_sticker", "shrink", "working_for_long_side", "working_for_scale"]
+           "full_hairs", "full_sticker", "run_beside", "shrink", "working_for_long_side", "working_for_scale"]
+
+T = TypeVar("T")
 
 #: Close-ups are measured at this scale when the photo's is higher: the thinnest hair that matters
 #: (~20 um vellus) stays 3 px wide (measured on 300 px/mm phantoms: count, width and coverage errors
@@ -185,3 +194,30 @@ def full_alignment(alignment: Any, reference: Working, moving: Working) -> Any:
                                                                      list) else rejected
     matrix = conjugate(alignment.matrix) if alignment.ok else np.asarray(alignment.matrix, np.float64)
     return dataclasses.replace(alignment, matrix=matrix, quality=quality)
+
+
+_beside_pool: ThreadPoolExecutor | None = None
+_beside_lock = threading.Lock()
+
+
+def run_beside(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[], T]:
+    """Start ``fn(*args, **kwargs)`` on a second thread while the caller goes on; returns its ``result``.
+
+    Only when OpenCV may use several threads in this process (``cv2.getNumThreads() > 1``): the worker
+    processes of :mod:`tracker.services.batch` run OpenCV on one thread because they share the cores, and
+    there ``fn`` runs when the result is asked for, in the caller's thread. Either way the returned function
+    gives ``fn``'s value or raises its exception; the two steps must not depend on each other.
+
+    Measured (12 MP close-up against its stored baseline reference, OpenCV on 2 threads, medians of 3):
+    alignment beside the hair measurement 0.63-0.70 s against 0.79-0.81 s one after the other.
+    """
+    import cv2
+
+    global _beside_pool
+    if cv2.getNumThreads() <= 1:
+        return lambda: fn(*args, **kwargs)
+    with _beside_lock:
+        if _beside_pool is None:  # started on first use: never inherited half-made by a forked worker
+            _beside_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tracker-beside")
+        future = _beside_pool.submit(fn, *args, **kwargs)
+    return future.result

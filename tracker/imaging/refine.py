@@ -3,7 +3,8 @@
 A feature homography is refined with ``cv2.findTransformECCWithMask`` (homography, masked) on grey
 images of about 1000 px: more accurate here than the 500 px DESIGN.md suggests, see ``ECC_LONG_SIDE``.
 ECC runs a half-size pass (skipped when the feature evidence is tight, :func:`coarse_level_needed`), then at
-most ``FINE_ITERATIONS`` steps at full ECC size: most of ECC's cost is per step (about 40 ms at 1000 px).
+most ``FINE_ITERATIONS`` steps at full ECC size (``FINE_AFTER_COARSE`` after the half-size pass): most of
+ECC's cost is per step (about 40 ms at 1000 px).
 The masked correlation of the aligned grey images is measured before and after. This module only
 measures; :func:`tracker.imaging.align.align_images` decides whether the refinement is kept (it must
 raise the correlation and move no corner far) and whether the alignment is accepted.
@@ -45,12 +46,15 @@ ECC_LONG_SIDE = 1000
 _ECC_EPS = 1e-5
 #: Iterations of the coarse (half-size) and of the full ECC level. The coarse pass converges (cheap, wide basin);
 #: from its answer the full level needs 1-3 Gauss-Newton steps, then crawls on float32 noise: a 12 MP vertex
-#: pair took 8 (40 ms each at 1000 px), moving the corners 0.03 px after the second. Measured on the 216
-#: known warps of ``benchmarks/registration.py``: 3 left two smooth pairs short of their optimum (a vertex
-#: phantom 2.36 px, an enlarged dermoscopy shot 2.03 px off at the corners; 5 steps: 1.38 and 1.999 px, just inside 2), 5 gave
-#: the same answers as 6-30, and the total time was unchanged (65.6 vs 65.9 s: most pairs stop on ``_ECC_EPS``).
+#: pair took 8 (40 ms each at 1000 px), moving the corners 0.03 px after the second. After a coarse pass (the
+#: feature answer was not tight) the full level may take ``FINE_AFTER_COARSE`` steps: measured on the 216 known
+#: warps of ``benchmarks/registration.py``, 3 left two smooth pairs short of their optimum (a vertex phantom
+#: 2.36 px, an enlarged dermoscopy shot 2.03 px off at the corners; with 5: 1.38 and 1.999 px, just inside 2)
+#: and 5 gave the same answers as 6-30. From a tight feature answer 5 changed nothing and cost a 12 MP vertex
+#: pair 50 ms (0.51 -> 0.56 s: float32 noise keeps ECC going to the limit).
 COARSE_ITERATIONS = 50
-FINE_ITERATIONS = 5
+FINE_ITERATIONS = 3
+FINE_AFTER_COARSE = 5
 #: Feature evidence so tight that the half-size ECC pass is skipped (:func:`coarse_level_needed`): at least
 #: this many inliers, at this share of the matches, spread over this share of the image, with an inlier RMS
 #: reprojection error (px at 1000 px) at most this. Measured: such feature answers were 0.1-1.2 px off at the
@@ -172,11 +176,12 @@ def _refine_ecc(
     """ECC refinement of ``H`` (moving -> reference, ECC frames), coarse to fine; None when ECC fails.
 
     A half-size pass first unless ``coarse`` is False (cheap, wide basin; smooth images need many
-    iterations), then at most ``FINE_ITERATIONS`` on the full ECC frames; each stops once the correlation
-    gains less than ``_ECC_EPS`` a step.
+    iterations), then at most ``FINE_ITERATIONS`` on the full ECC frames (``FINE_AFTER_COARSE`` after a
+    coarse pass); each stops once the correlation gains less than ``_ECC_EPS`` a step.
     """
     warp = np.linalg.inv(H)  # ECC warps template (reference) coords to input coords
-    for factor, iterations in ((0.5, COARSE_ITERATIONS), (1.0, FINE_ITERATIONS)):
+    fine = FINE_AFTER_COARSE if coarse else FINE_ITERATIONS
+    for factor, iterations in ((0.5, COARSE_ITERATIONS), (1.0, fine)):
         if factor < 1 and (not coarse or min(ref.shape + mov.shape) * factor < 64):
             continue
         r, rm, m, mm = ref, ref_mask, mov, mov_mask
