@@ -313,8 +313,7 @@ def analyse_global(
     if baseline_sharpness is None and baseline is not None:
         baseline_sharpness = baseline.sharpness
     gate = assess_quality(image, kind="global", reference_sharpness=baseline_sharpness)
-    # Measured: the alignment on a second thread beside the gate and the ROI-free part of the coverage
-    # measure saved about 7 % of a 12 MP vertex analysis (noisy) and raised its peak memory 329 -> 392 MB.
+    # Serial (unlike a close-up's): see tracker.pipeline_work.run_beside for what running beside measured here.
     alignment, align_flags = align_global(baseline, image, working, base_working, manual=manual_alignment)
     if roi is None:
         if alignment is not None and alignment.ok:

@@ -208,8 +208,12 @@ def run_beside(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[
     there ``fn`` runs when the result is asked for, in the caller's thread. Either way the returned function
     gives ``fn``'s value or raises its exception; the two steps must not depend on each other.
 
-    Measured (12 MP close-up against its stored baseline reference, OpenCV on 2 threads, medians of 3):
-    alignment beside the hair measurement 0.63-0.70 s against 0.79-0.81 s one after the other.
+    Measured (a 12 MP close-up against its stored baseline reference, decode included, OpenCV on 2 threads,
+    medians of 3, runs alternated): alignment beside the hair measurement 0.67-0.75 s against 0.86-0.95 s one
+    after the other; ``benchmarks/speed.py --quick``: 0.74 s = 12.7x the decode floor (was 0.92 s = 16.0x),
+    peak memory 282-327 MB (was 241 MB: both steps' arrays are alive at once). For a global photo, the
+    alignment beside the quality gate and the ROI-free part of the coverage measure saved about 7 % (noisy)
+    and raised peak memory 329 -> 392 MB, so global photos stay serial.
     """
     import cv2
 
