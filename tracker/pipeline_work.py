@@ -215,8 +215,6 @@ def run_beside(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[
     alignment beside the quality gate and the ROI-free part of the coverage measure saved about 7 % (noisy)
     and raised peak memory 329 -> 392 MB, so global photos stay serial.
     """
-    import cv2
-
     global _beside_pool
     if cv2.getNumThreads() <= 1:
         return lambda: fn(*args, **kwargs)
