@@ -12,6 +12,7 @@ from tracker.imaging.geometry import (
     describe_homography,
     image_corners,
     polygon_is_convex,
+    rescale_homography,
     resize_matrix,
     transform_points,
 )
@@ -77,3 +78,24 @@ def test_polygon_convexity_and_homography_checks():
     assert as_homography([[1, 0, 3], [0, 1, 4]]).shape == (3, 3)
     with pytest.raises(ValueError):
         as_homography(np.ones((3, 3)))
+
+
+@pytest.mark.parametrize(
+    ("ref_shapes", "mov_shapes"),
+    [
+        (((750, 1000), (375, 500)), ((600, 800), (750, 1000))),  # reference reduced, moving enlarged
+        (((3000, 4000), (750, 1000)), ((3000, 4000), (750, 1000))),  # both to an ECC level
+        (((480, 640), (480, 640)), ((240, 320), (120, 160))),  # only the moving image resized
+    ],
+)
+def test_rescale_homography_maps_the_same_points_and_back(ref_shapes, mov_shapes):
+    h = np.array([[0.97, -0.12, 14.0], [0.11, 1.02, -9.0], [2e-5, -1e-5, 1.0]])
+    pts = np.array([[0.0, 0.0], [123.4, 56.7], [599.0, 399.0]])  # MOVING pixels (from shape)
+    scaled = rescale_homography(h, reference=ref_shapes, moving=mov_shapes)
+    assert scaled[2, 2] == pytest.approx(1.0)
+    # a point resized into the moving copy lands where its image in REFERENCE lands in the reference copy
+    expected = transform_points(transform_points(pts, h), resize_matrix(*ref_shapes))
+    assert_allclose(transform_points(transform_points(pts, resize_matrix(*mov_shapes)), scaled), expected,
+                    atol=1e-9)
+    back = rescale_homography(scaled, reference=ref_shapes[::-1], moving=mov_shapes[::-1])
+    assert_allclose(back, h / h[2, 2], atol=1e-12)

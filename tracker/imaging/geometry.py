@@ -25,6 +25,7 @@ __all__ = [
     "image_corners",
     "plausibility",
     "polygon_is_convex",
+    "rescale_homography",
     "resize_matrix",
     "transform_points",
 ]
@@ -140,6 +141,29 @@ def resize_matrix(from_shape: tuple[int, ...], to_shape: tuple[int, ...]) -> np.
     sy = to_shape[0] / from_shape[0]
     sx = to_shape[1] / from_shape[1]
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]], dtype=np.float64)
+
+
+def rescale_homography(
+    matrix: np.ndarray, *, reference: tuple[tuple[int, ...], tuple[int, ...]],
+    moving: tuple[tuple[int, ...], tuple[int, ...]],
+) -> np.ndarray:
+    """A MOVING -> REFERENCE homography expressed between resized copies of the two images.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (3, 3)
+        Homography from MOVING pixels to REFERENCE pixels (in the ``from`` shapes).
+    reference, moving : ((H, W), (H, W))
+        ``(from_shape, to_shape)`` of each image (the pixel-centre rule of :func:`resize_matrix`); swap the
+        two shapes to map back.
+
+    Returns
+    -------
+    ndarray, shape (3, 3), float64
+        The homography between the ``to`` shapes, normalised to ``H[2, 2] = 1``.
+    """
+    h = resize_matrix(*reference) @ np.asarray(matrix, np.float64) @ np.linalg.inv(resize_matrix(*moving))
+    return h / h[2, 2]
 
 
 def polygon_is_convex(polygon: np.ndarray) -> bool:

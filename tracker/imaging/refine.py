@@ -21,7 +21,13 @@ import cv2
 import numpy as np
 
 from tracker.imaging.features import resize_with_mask
-from tracker.imaging.geometry import as_homography, image_corners, resize_matrix, transform_points
+from tracker.imaging.geometry import (
+    as_homography,
+    image_corners,
+    rescale_homography,
+    resize_matrix,
+    transform_points,
+)
 
 __all__ = [
     "ECC_LONG_SIDE",
@@ -277,9 +283,7 @@ def ecc_at_level(
     """
     ref_e, ref_em, ref_shape = reference
     mov_e, mov_em, mov_shape = moving
-    to_ecc_r, to_ecc_m = resize_matrix(ref_shape, ref_e.shape), resize_matrix(mov_shape, mov_e.shape)
-    H_e = to_ecc_r @ matrix @ np.linalg.inv(to_ecc_m)
-    H_e /= H_e[2, 2]
+    H_e = rescale_homography(matrix, reference=(ref_shape, ref_e.shape), moving=(mov_shape, mov_e.shape))
     rho, _ = _correlation(ref_e, ref_em, mov_e, mov_em, H_e)
     out: dict[str, Any] = {"correlation": rho, "long_side": max(mov_e.shape), "refined_matrix": None}
     if not refine:
@@ -294,8 +298,8 @@ def ecc_at_level(
     out["matched_correlation"], _ = _correlation(ref_e, ref_em, mov_t, mov_em, H_e)
     out["matched_refined_correlation"], _ = _correlation(ref_e, ref_em, mov_t, mov_em, H_r)
     out["refined_correlation"], _ = _correlation(ref_e, ref_em, mov_e, mov_em, H_r)
-    refined = np.linalg.inv(to_ecc_r) @ H_r @ to_ecc_m
-    out["refined_matrix"] = refined / refined[2, 2]
+    out["refined_matrix"] = rescale_homography(H_r, reference=(ref_e.shape, ref_shape),
+                                               moving=(mov_e.shape, mov_shape))
     return out
 
 
@@ -351,9 +355,7 @@ def split_half_at_level(
     ``SPLIT_LONG_SIDE`` px); ``matrix`` is between full-resolution pixels."""
     ref_e, ref_em, ref_shape = reference
     mov_e, mov_em, mov_shape = moving
-    to_ecc_r, to_ecc_m = resize_matrix(ref_shape, ref_e.shape), resize_matrix(mov_shape, mov_e.shape)
-    H_e = to_ecc_r @ matrix @ np.linalg.inv(to_ecc_m)
-    H_e /= H_e[2, 2]
+    H_e = rescale_homography(matrix, reference=(ref_shape, ref_e.shape), moving=(mov_shape, mov_e.shape))
     mov_t = matched_intensities(ref_e, ref_em, mov_e, mov_em, H_e)
     tile = max(1, max(ref_e.shape) // SPLIT_TILES)
     yy, xx = np.indices(ref_e.shape)

@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tracker.imaging.geometry import as_homography, image_corners, resize_matrix, transform_points
+from tracker.imaging.geometry import as_homography, image_corners, rescale_homography, transform_points
 from tracker.imaging.refine import matched_intensities
 
 __all__ = [
@@ -184,15 +184,14 @@ def polish_at_level(
     """
     ref_e, ref_em, ref_shape = reference
     mov_e, mov_em, mov_shape = moving
-    to_r, to_m = resize_matrix(ref_shape, ref_e.shape), resize_matrix(mov_shape, mov_e.shape)
-    H_e = to_r @ as_homography(matrix) @ np.linalg.inv(to_m)
-    H_e /= H_e[2, 2]
+    H_e = rescale_homography(as_homography(matrix), reference=(ref_shape, ref_e.shape),
+                             moving=(mov_shape, mov_e.shape))
     mov_t = matched_intensities(ref_e, ref_em, mov_e, mov_em, H_e)
     out = polish_homography(ref_e, ref_em, mov_t, mov_em, H_e)
     out["long_side"] = max(mov_e.shape)
     if out["matrix"] is not None:
-        full = np.linalg.inv(to_r) @ out["matrix"] @ to_m
-        out["matrix"] = full / full[2, 2]
+        out["matrix"] = rescale_homography(out["matrix"], reference=(ref_e.shape, ref_shape),
+                                           moving=(mov_e.shape, mov_shape))
     return out
 
 
