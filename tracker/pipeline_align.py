@@ -30,8 +30,8 @@ def _align(
         return None, []
     from tracker.imaging.align import align_images
 
-    # Full-size photos (features and ECC work at about 1000 px inside): aligning reduced copies moved the
-    # corner error on large vertex phantoms (see analyse_global's working_long_side), so it is not done here.
+    # The photo as given (features and ECC reduce to about 1000 px inside): aligning reduced copies raised the
+    # corner error on large vertex phantoms (see analyse_global's working_long_side), so none is made here.
     alignment = align_images(baseline.alignment, image, preset=preset, **masks)
     return alignment, ([] if alignment.ok else [failure_flag])
 
