@@ -19,7 +19,9 @@ Sections:
    after registration (``preset="closeup"``) vs identity, as defined in that folder's README.
 4. Coverage-change preservation through :func:`tracker.pipeline.analyse_global`: a vertex phantom whose
    crown really thinned, re-shot under other light and pose; measured change / true change, on lossless
-   renders and again with both photos through a JPEG q90 round trip (the target covers both).
+   renders and again with both photos through a JPEG q90 round trip, each with the phantom's default strands
+   (drawn up to 1.2 px wider than nominal) and with strands at their nominal width (8 x supersampling): the
+   target covers all four.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/registration.py [--quick]``.
 """
@@ -350,7 +352,8 @@ def lesion_pairs(quick: bool) -> float | None:
 
 def coverage_preservation(quick: bool) -> list[float]:
     """A true coverage change under changed light and pose, measured through analyse_global: lossless renders,
-    then the same renders through a JPEG q90 round trip (phone photos are JPEGs)."""
+    then the same renders through a JPEG q90 round trip (phone photos are JPEGs); with the strands as the
+    vertex phantom draws them by default and again at their nominal width (8 x supersampling)."""
     from tracker.imaging.roi import carry_roi, default_roi, polygon_mask
     from tracker.pipeline import analyse_global
 
@@ -358,30 +361,31 @@ def coverage_preservation(quick: bool) -> list[float]:
     print("   thinned 0.2 -> 0.6, follow-up re-shot with another pose, exposure and white balance)")
     shape = (900, 1200)
     ratios = []
-    for jpeg in (None, 90):
-        print(f"  {'lossless renders' if jpeg is None else f'both photos through JPEG q{jpeg}'}:")
-        rng = np.random.default_rng(7)
-        for k in range(2 if quick else 6):
-            pb = vertex_pose(rng, shape)
-            light = {"brightness": float(rng.choice([0.75, 1.3])),
-                     "white_balance": tuple(rng.uniform(0.85, 1.15, 3))}
-            a, ma, ta = render_vertex(seed=300 + k, thinning=0.2, shape=shape, hair_seed=1, jpeg_quality=jpeg)
-            b, mb, tb = render_vertex(seed=300 + k, thinning=0.6, shape=shape, pose=pb, hair_seed=1,
-                                      jpeg_quality=jpeg, **light)
-            h_true = np.linalg.inv(ta.transform_to_canonical) @ tb.transform_to_canonical
-            roi_a = default_roi("vertex", a.shape)
-            true_a = ma[polygon_mask(roi_a, a.shape)].mean()
-            true_b = mb[polygon_mask(carry_roi(roi_a, h_true), b.shape)].mean()
-            base = analyse_global(a, view="vertex")
-            follow = analyse_global(b, view="vertex", baseline=a)
-            ok = bool(follow.alignment and follow.alignment["ok"])
-            err = corner_error(follow.transform, h_true, b.shape) if ok else float("inf")
-            measured = follow.metrics["hair_coverage"] - base.metrics["hair_coverage"]
-            ratio = measured / (true_b - true_a)
-            ratios.append(ratio)
-            print(f"  head {k}: light {light['brightness']:.2f}, aligned={ok} (corner error {err:.2f} px); "
-                  f"true coverage {true_a:.3f} -> {true_b:.3f}, measured {base.metrics['hair_coverage']:.3f} -> "
-                  f"{follow.metrics['hair_coverage']:.3f}; ratio {ratio:.3f}")
+    for ss, strands in ((2, "default strands (up to 1.2 px wider than nominal)"), (8, "fine strands (8 x)")):
+        for jpeg in (None, 90):
+            print(f"  {strands}, {'lossless renders' if jpeg is None else f'both photos through JPEG q{jpeg}'}:")
+            rng = np.random.default_rng(7)
+            for k in range(2 if quick else 6):
+                pb = vertex_pose(rng, shape)
+                light = {"brightness": float(rng.choice([0.75, 1.3])),
+                         "white_balance": tuple(rng.uniform(0.85, 1.15, 3))}
+                common = dict(seed=300 + k, shape=shape, hair_seed=1, jpeg_quality=jpeg, supersampling=ss)
+                a, ma, ta = render_vertex(thinning=0.2, **common)
+                b, mb, tb = render_vertex(thinning=0.6, pose=pb, **common, **light)
+                h_true = np.linalg.inv(ta.transform_to_canonical) @ tb.transform_to_canonical
+                roi_a = default_roi("vertex", a.shape)
+                true_a = ma[polygon_mask(roi_a, a.shape)].mean()
+                true_b = mb[polygon_mask(carry_roi(roi_a, h_true), b.shape)].mean()
+                base = analyse_global(a, view="vertex")
+                follow = analyse_global(b, view="vertex", baseline=a)
+                ok = bool(follow.alignment and follow.alignment["ok"])
+                err = corner_error(follow.transform, h_true, b.shape) if ok else float("inf")
+                measured = follow.metrics["hair_coverage"] - base.metrics["hair_coverage"]
+                ratio = measured / (true_b - true_a)
+                ratios.append(ratio)
+                print(f"  head {k}: light {light['brightness']:.2f}, aligned={ok} (corner error {err:.2f} px); "
+                      f"true coverage {true_a:.3f} -> {true_b:.3f}, measured {base.metrics['hair_coverage']:.3f} "
+                      f"-> {follow.metrics['hair_coverage']:.3f}; ratio {ratio:.3f}")
     return ratios
 
 

@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from tracker.phantoms import default_vertex_roi, render_closeup, render_vertex
 from tracker.phantoms import series as ser
+from tracker.phantoms import vertex as vertex_phantom
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
 SMALL = (256, 320)
@@ -193,6 +194,35 @@ def test_vertex_is_deterministic_and_truth_consistent():
     assert not np.array_equal(c[1], mask)  # hair moves between visits
 
 
+@pytest.mark.parametrize("nominal", [1.1, 1.7, 2.3])
+@pytest.mark.parametrize("angle_deg", [0.0, 17.0, 45.0])
+def test_vertex_strands_at_8x_have_their_nominal_width(nominal, angle_deg):
+    """Coverage summed across a straight strand = its drawn width: within 0.3 px at 8 x; at the default 2 x
+    OpenCV's odd-width thick lines draw it wider (the documented bias the benchmarks measure beside)."""
+    a = np.deg2rad(angle_deg)
+    length = 300.0
+    t = np.linspace(-0.5, 0.5, 31)[:, None]
+    path = (np.array([200.0, 200.0]) + t * length * np.array([np.cos(a), np.sin(a)]))[None]
+    drawn = {}
+    for ss in (2, 8):
+        cov, col = vertex_phantom._draw_strands(path, np.array([nominal]), np.array([[60.0, 40.0, 30.0]]),
+                                                np.eye(3), (400, 400), ss)
+        assert cov.max() <= 1.0 and col.shape == (400, 400, 3)
+        drawn[ss] = cov.sum() / length
+    assert abs(drawn[8] - nominal) <= 0.3
+    if nominal >= 1.7:  # 1.7 px: 2.4-2.5 px drawn at 2 x, 2.3 px: 3.4-3.5 px
+        assert drawn[2] > drawn[8] + 0.4
+
+
+def test_vertex_supersampling_keeps_the_strands_and_thins_them():
+    kw = dict(seed=4, shape=VSHAPE, thinning=0.5)
+    img2, mask2, t2 = render_vertex(**kw)
+    img8, mask8, t8 = render_vertex(**kw, supersampling=8)
+    assert t8.hair_coverage_roi < t2.hair_coverage_roi  # the same strands, drawn at their nominal width
+    assert (mask8 & ~mask2).mean() < 0.01  # and where they were: the 8 x mask lies inside the 2 x one
+    assert_allclose(t8.transform_to_canonical, t2.transform_to_canonical)
+
+
 def test_vertex_thinning_lowers_crown_coverage():
     cov = [render_vertex(seed=5, shape=VSHAPE, thinning=th)[2].hair_coverage_roi for th in (0.0, 0.5, 1.0)]
     assert cov[0] > cov[1] + 0.05 > cov[2] + 0.1
@@ -254,6 +284,10 @@ def test_vertex_pose_truth_lands_on_the_canonical_render():
         {"pose": np.diag([-1.0, 1.0, 1.0])},
         {"hair_colour": "teal"},
         {"skin_tone": -1},
+        {"supersampling": 0},
+        {"supersampling": 9},
+        {"supersampling": 2.0},
+        {"supersampling": True},
     ],
 )
 def test_vertex_rejects_bad_input(kw):

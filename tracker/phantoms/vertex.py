@@ -20,7 +20,16 @@ import numpy as np
 
 from tracker.phantoms import skin as sk
 
-_SS = 2  # supersampling of the strand layer
+#: Default supersampling of the strand layer. OpenCV draws thick lines only in odd widths of (supersampled)
+#: pixels, so at 2 x the strands come out up to 1.2 px wider than ``widths`` and the truth mask a further
+#: 0.3 px wider (measured on straight strands of 1.1, 1.7 and 2.3 px at 0-90 deg: 1.3-1.5, 2.4-2.5 and
+#: 3.4-3.5 px drawn; 1.8, 2.8, 3.8 px in the mask at 0 deg); at 8 x they are drawn within 0.3 px (1.35-1.38,
+#: 1.86-1.92, 2.37-2.39 px). 2 stays the default, so the sample series and the tests render as before; the
+#: benchmarks measure both.
+DEFAULT_SUPERSAMPLING = 2
+#: Supersampling factors that :func:`render_vertex` accepts (memory grows with the square: 8 x holds about
+#: 500 MB of strand layers for a 1200 x 1600 render).
+SUPERSAMPLING_RANGE = (1, 8)
 _SHIFT = 3
 _MARGIN = 0.3  # canvas margin, fraction of max(H, W), so posed views never show an empty border
 
@@ -180,9 +189,14 @@ def _scene(rng: np.random.Generator, g: dict, canvas: tuple[int, int], off: floa
 
 
 def _draw_strands(
-    paths: np.ndarray, widths: np.ndarray, colours: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]
+    paths: np.ndarray,
+    widths: np.ndarray,
+    colours: np.ndarray,
+    matrix: np.ndarray,
+    shape: tuple[int, int],
+    supersampling: int = DEFAULT_SUPERSAMPLING,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Strand polylines drawn through ``matrix`` (canvas -> image) at ``_SS`` x supersampling, area-reduced.
+    """Strand polylines drawn through ``matrix`` (canvas -> image) at ``supersampling`` x, area-reduced.
 
     ``paths`` (N, K, 2) canvas points, ``widths`` (N,) canvas pixels, ``colours`` (N, 3) RGB. Each strand's
     width follows the local scale of the homography at its root. Returns the hair coverage (H, W) float32
@@ -198,14 +212,15 @@ def _draw_strands(
     mapped = (mapped[:, :2] / mapped[:, 2:3]).reshape(n, 3, 2)
     ex, ey = mapped[:, 1] - mapped[:, 0], mapped[:, 2] - mapped[:, 0]
     local = np.sqrt(np.abs(ex[:, 0] * ey[:, 1] - ex[:, 1] * ey[:, 0]))
-    colour = np.zeros((h * _SS, w * _SS, 3), np.uint8)
-    alpha = np.zeros((h * _SS, w * _SS), np.uint8)
+    ss = int(supersampling)
+    colour = np.zeros((h * ss, w * ss, 3), np.uint8)
+    alpha = np.zeros((h * ss, w * ss), np.uint8)
     seen = (pts.max(axis=1) >= -50).all(axis=1) & (pts[:, :, 0].min(axis=1) < w + 50) & (
         pts[:, :, 1].min(axis=1) < h + 50
     )
     for i in np.nonzero(seen)[0]:
-        ssp = np.rint(((pts[i] + 0.5) * _SS - 0.5) * (1 << _SHIFT)).astype(np.int32)
-        thick = max(1, int(round(widths[i] * local[i] * _SS)))
+        ssp = np.rint(((pts[i] + 0.5) * ss - 0.5) * (1 << _SHIFT)).astype(np.int32)
+        thick = max(1, int(round(widths[i] * local[i] * ss)))
         cv2.polylines(colour, [ssp], False, tuple(float(v) for v in colours[i]), thick, cv2.LINE_8, _SHIFT)
         cv2.polylines(alpha, [ssp], False, 255, thick, cv2.LINE_8, _SHIFT)
     cov = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
@@ -227,6 +242,7 @@ def render_vertex(
     hair_seed: int | None = None,
     skin_tone: int = 1,
     hair_colour: str = "brown",
+    supersampling: int = DEFAULT_SUPERSAMPLING,
 ) -> tuple[np.ndarray, np.ndarray, VertexTruth]:
     """Render a phone photo of the top of a head with a thinning crown, with an exact hair mask.
 
@@ -248,6 +264,10 @@ def render_vertex(
         Strand layout and camera noise of this visit (default: ``seed``); hair moves between visits.
     skin_tone : int
         0..5, light to dark. hair_colour : "black", "brown", "blond", "grey" or "white".
+    supersampling : int
+        Supersampling of the strand layer (1..8). The default 2 draws strands up to 1.2 px wider than
+        their nominal widths; 8 draws them within 0.3 px (see :data:`DEFAULT_SUPERSAMPLING`). The same
+        ``seed`` and ``hair_seed`` give the same strands (positions, paths, colours) at any value.
 
     Returns
     -------
@@ -267,6 +287,10 @@ def render_vertex(
     sk.skin_rgb(skin_tone)
     sk.check_choice("hair_colour", hair_colour, sk.HAIR_COLOURS)
     pose_m = sk.check_homography(pose)
+    lo, hi = SUPERSAMPLING_RANGE
+    integer = isinstance(supersampling, (int, np.integer)) and not isinstance(supersampling, bool)
+    if not integer or not lo <= supersampling <= hi:
+        raise ValueError(f"supersampling must be an integer {lo}..{hi}, got {supersampling!r}")
     hseed = int(seed) if hair_seed is None else int(hair_seed)
 
     g = _geometry((h, w))
@@ -326,7 +350,7 @@ def render_vertex(
     zoom = float(np.sqrt(abs(np.linalg.det(pose_m[:2, :2]))))
     pad = int(np.ceil(4 * 5.0 * s * zoom)) + 2  # the shadow's blur reaches this far into the frame
     padded = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]]) @ m
-    cov_p, col_p = _draw_strands(path, widths, colours, padded, (h + 2 * pad, w + 2 * pad))
+    cov_p, col_p = _draw_strands(path, widths, colours, padded, (h + 2 * pad, w + 2 * pad), int(supersampling))
     # Deeper hair layers shade the scalp between visible strands.
     shadow = cv2.GaussianBlur(cov_p, (0, 0), 5.0 * s * zoom)[pad : pad + h, pad : pad + w]
     cov_img, col_img = cov_p[pad : pad + h, pad : pad + w], col_p[pad : pad + h, pad : pad + w]
