@@ -210,15 +210,9 @@ def _patch_mask(shape: tuple[int, int], pose: np.ndarray) -> np.ndarray:
     return mask.astype(bool)
 
 
-#: Strand layers of the vertex phantom measured in section 3 (see tracker.phantoms.vertex.DEFAULT_SUPERSAMPLING):
-#: at 2 x (the default, the sample series) strands are drawn up to 1.2 px wider than nominal; at 8 x within 0.3 px.
-VERTEX_STRANDS = ((2, "strands as drawn by default (2 x: up to 1.2 px wider than nominal)"),
-                  (8, "fine strands (8 x: within 0.3 px of nominal)"))
-
-
 def vertex_phantoms(quick: bool) -> dict | None:
     try:
-        from tracker.phantoms.vertex import render_vertex
+        from tracker.phantoms.vertex import DEFAULT_SUPERSAMPLING, FINE_SUPERSAMPLING, render_vertex
     except ImportError:
         print("vertex phantoms: skipped (tracker.phantoms.vertex not available)")
         return None
@@ -226,8 +220,12 @@ def vertex_phantoms(quick: bool) -> dict | None:
     cases = [(1, 0.2, "brown", 1), (1, 0.5, "brown", 1), (1, 0.8, "brown", 1)]
     if not quick:
         cases += [(2, 0.5, "black", 2), (3, 0.7, "black", 3), (4, 0.4, "brown", 0), (5, 0.6, "blond", 1)]
+    # Both strand layers (tracker.phantoms.vertex.DEFAULT_SUPERSAMPLING): at 2 x, the default and the sample
+    # series, strands are drawn up to 1.2 px wider than nominal; at 8 x within 0.3 px.
+    renderings = ((DEFAULT_SUPERSAMPLING, "strands as drawn by default (2 x: up to 1.2 px wider than nominal)"),
+                  (FINE_SUPERSAMPLING, "fine strands (8 x: within 0.3 px of nominal)"))
     out: dict = {}
-    for ss, title in VERTEX_STRANDS:
+    for ss, title in renderings:
         print(f"-- {title}")
         print(f"{'case':<34} {'truth':>6} {'meas':>6} {'x0.7':>6} {'x1.3':>6} {'cast':>6} {'gamma.8':>7} {'jpeg90':>7}")
         errs, drifts, jpeg_drifts = [], [], []

@@ -44,7 +44,7 @@ from tracker.imaging.geometry import image_corners, resize_matrix, transform_poi
 from tracker.imaging.hair_region import hair_region
 from tracker.phantoms.closeup import render_closeup
 from tracker.phantoms.series import vertex_pose
-from tracker.phantoms.vertex import render_vertex
+from tracker.phantoms.vertex import DEFAULT_SUPERSAMPLING, FINE_SUPERSAMPLING, render_vertex
 
 LESION_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "lesion-pairs"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
@@ -361,7 +361,9 @@ def coverage_preservation(quick: bool) -> list[float]:
     print("   thinned 0.2 -> 0.6, follow-up re-shot with another pose, exposure and white balance)")
     shape = (900, 1200)
     ratios = []
-    for ss, strands in ((2, "default strands (up to 1.2 px wider than nominal)"), (8, "fine strands (8 x)")):
+    renderings = ((DEFAULT_SUPERSAMPLING, "default strands (up to 1.2 px wider than nominal)"),
+                  (FINE_SUPERSAMPLING, "fine strands (8 x)"))
+    for ss, strands in renderings:
         for jpeg in (None, 90):
             print(f"  {strands}, {'lossless renders' if jpeg is None else f'both photos through JPEG q{jpeg}'}:")
             rng = np.random.default_rng(7)
