@@ -85,7 +85,8 @@ MAX_CORNER_UNCERTAINTY = 1.0  # not applied by align_images yet (see its corner_
 #: ``ECC_MAX_CORNER_SHIFT``, and stays plausible). Measured on the 126 known warps of enlarged lesion images
 #: (``benchmarks/registration.py``): the 6 accepted answers ECC left unrefined were 0.66-2.88 px off at the corners
 #: (ORB keypoints on smooth skin: 1.6-1.9 px RMS), polished 0.12-1.22 px. Not applied to "global" views: not
-#: measured there, and a wrong vertex answer (15.9 px) is one ECC rightly left unrefined.
+#: measured there, and a wrong vertex answer (15.9 px) is one ECC rightly left unrefined (:func:`ecc_decision`
+#: now refuses it).
 PRESETS: dict[str, dict[str, Any]] = {
     "global": {
         "scale_range": SCALE_RANGE,
