@@ -7,7 +7,7 @@ this module holds what it takes to ACCEPT a result, in one place:
   kind of photo (scale 0.7-1.4 and rotation < 45 deg between size-normalised frames for "global"; any
   rotation and zoom 1/4-4 for dermoscope close-ups).
 - :func:`ecc_decision`: whether an ECC refinement is kept, dropped, or refuses the alignment because
-  intensities pull far away from the feature answer.
+  intensities pull far away from the feature answer (or wander far from it without a better fit).
 - :func:`required_correlation` and :func:`correlation_reason`: the masked correlation the aligned grey
   images must reach (0.85, or less when the feature evidence is strong: 0.7 from 50 inliers at 35 %,
   0.5 from 100 inliers at 50 %; unrelated pairs never exceeded 15 inliers).
@@ -189,8 +189,10 @@ def ecc_decision(
     Returns
     -------
     action : {"refuse", "try", "drop"}
-        "refuse": intensities and features disagree, the alignment is refused; "try": the refinement may
-        be kept if it passes the plausibility gate; "drop": keep the feature answer.
+        "refuse": the alignment is refused, because intensities pull far away from the feature answer or
+        wander far from it without a better fit (presets with ``refuse_ecc_disagreement``, ordinary
+        feature evidence); "try": the refinement may be kept if it passes the plausibility gate; "drop":
+        keep the feature answer.
     reason : str or None
         Plain-language reason for "refuse", else None.
     """
