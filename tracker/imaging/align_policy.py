@@ -217,7 +217,7 @@ def ecc_decision(
             f"the image intensities do not confirm the feature matches (refining moved a corner by "
             f"{shift:.0f} px at {long_side} px without a better fit): the photo may be too blurred or dark"
         )
-    if rho_r > correlation and shift <= ECC_MAX_CORNER_SHIFT * long_side:
+    if rho_r > correlation and not far:
         return "try", None
     return "drop", None
 
