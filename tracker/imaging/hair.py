@@ -2,7 +2,9 @@
 
 Pipeline (DESIGN sections 4-5):
 
-0. a device text banner burnt into the top or bottom rows is left out of the field (flag
+0. a device text banner burnt into the top or bottom rows is left out of the field; graphics the device's
+   software drew (measuring circles and lines, text, ink marks: :mod:`tracker.imaging.drawn_overlay`) are
+   filled in from the skin and hair around them, so a hair a line crosses stays whole (either: flag
    ``"overlay_excluded"``);
 1. two-sided colour contrast (:func:`tracker.imaging.hair_contrast.hair_contrast`: per-channel
    ratio to a median background at low resolution, so exposure and colour cast cancel; noise-weighted
@@ -42,6 +44,7 @@ import cv2
 import numpy as np
 
 from tracker.errors import ImageRejected
+from tracker.imaging.drawn_overlay import drawn_overlay, fill_overlay
 from tracker.imaging.hair_banner import banner_rows as _banner_rows
 from tracker.imaging.hair_banner import grey_mean as _grey  # noqa: F401 (tests compare it with numpy)
 from tracker.imaging.hair_contrast import hair_contrast
@@ -348,6 +351,11 @@ def measure_closeup(
         fm &= ~banner
         if not fm.any():
             raise ImageRejected("the whole field is covered by a text overlay")
+    drawn = drawn_overlay(img) & fm
+    if drawn.any():
+        if not banner.any():
+            flags.append("overlay_excluded")
+        img = fill_overlay(img, drawn)
     c, luma = _contrast(img, px, fm)
     mask, low_contrast, unit = _mask_and_unit(c, fm, px)
     if scale is None and SELF_SCALE_MM:
