@@ -20,8 +20,9 @@ Sections (each skipped cleanly when its inputs are missing):
    same render (phone photos are JPEGs); once with the strands as the phantom draws them by default (up to
    1.2 px wider than nominal) and once at 8 x supersampling (within 0.3 px of nominal);
 4. ``trichoscopy-counts`` (real 1280x1024 70x fields, no mm scale): count MAE, MAE as % of the mean
-   count, MAPE, bias, Pearson r, share within +-2, errors by count bucket; overall and for two halves
-   split by patient (``zlib.crc32(patient) % 2``: 0 = tune, 1 = check);
+   count, MAPE, bias, Pearson r, share within +-2, errors by count bucket and for the fields with and
+   without graphics the device drew (:func:`tracker.imaging.drawn_overlay.drawn_overlay`); overall and
+   for two halves split by patient (``zlib.crc32(patient) % 2``: 0 = tune, 1 = check);
 5. ``hair-masks`` (real 128x128 patches, scored on a 4x bicubic upscale, the mask brought back by area
    interpolation and a 0.5 threshold): Dice, IoU, hair-fraction error.
 
@@ -42,6 +43,7 @@ import numpy as np
 
 from benchmarks._phantom_grid import BASE, SCALPS, STRATA, dice_iou, pearson, reshoot_variants
 from tracker.imaging.coverage import measure_coverage
+from tracker.imaging.drawn_overlay import drawn_overlay
 from tracker.imaging.hair import hair_mask, measure_closeup
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -274,19 +276,21 @@ def trichoscopy_counts(root: Path, quick: bool) -> dict | None:
         rows = list(csv.DictReader(f))
     if quick:
         rows = rows[::8]
-    truth, pred, half, patients, failed, times = [], [], [], [], 0, []
+    truth, pred, half, patients, failed, times, drawn = [], [], [], [], 0, [], []
     for r in rows:
         img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
         if img is None:
             failed += 1
             continue
         t0 = time.perf_counter()
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         try:
-            m = measure_closeup(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            m = measure_closeup(rgb)
         except ValueError:
             failed += 1
             continue
         times.append(time.perf_counter() - t0)
+        drawn.append(bool(drawn_overlay(rgb).any()))
         truth.append(int(r["n_hairs"]))
         pred.append(m.hair_count)
         half.append(zlib.crc32(r["patient"].encode()) % 2)
@@ -307,6 +311,10 @@ def trichoscopy_counts(root: Path, quick: bool) -> dict | None:
         print(f"{name:<22} {s['n']:>6} {len(set(patients[sel])):>8} {s['mae']:5.2f} {s['mae_pct']:10.1f} "
               f"{s['mape']:6.1f} {s['bias']:+6.2f} {s['r']:6.3f} {s['within2']:5.0f}")
     err = p - t
+    drawn = np.array(drawn)
+    for name, sel in (("with drawn graphics (measuring circle, text panel, ink)", drawn), ("without", ~drawn)):
+        if sel.any():
+            print(f"  {name}: n={sel.sum()}  MAE {np.abs(err[sel]).mean():.2f}  bias {err[sel].mean():+.2f}")
     for lo, hi in ((0, 10), (10, 15), (15, 100)):
         sel = (t >= lo) & (t < hi)
         if sel.any():
