@@ -50,6 +50,8 @@ FLAG_ADVICE = {
     "low_separation": ("hair and scalp hardly differ in colour", "Take it again with even, brighter light."),
     "not_aligned": ("not confirmed to be the same spot as the first visit",
                     "Check the site marking; retake at the marked spot if it moved."),
+    "overlay_excluded": ("text or drawings the dermoscope burnt into the photo were left out of the count",
+                         "Nothing to redo; if the device can export photos without its annotations, use that."),
 }
 
 

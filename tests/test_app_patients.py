@@ -212,6 +212,8 @@ def test_photo_feedback_words():
     level, lines = photo_feedback({"retake": True, "flags": ["blurred", "no_scale"]})
     assert level == "error" and lines[0].startswith("blurred: retake. Hold the camera steady")
     assert len(lines) == 2
+    level, lines = photo_feedback({"retake": False, "flags": ["overlay_excluded"]})
+    assert level == "warning" and lines[0].startswith("text or drawings the dermoscope burnt into the photo")
     level, lines = photo_feedback({"retake": True, "flags": ["something_new"]})
     assert level == "error" and lines == ["something new. Check the photo."]
 

@@ -118,3 +118,12 @@ def test_bad_options_raise():
         fill_overlay(img, np.zeros((5, 5), bool))
     with pytest.raises(ValueError, match="sigma"):
         fill_overlay(img, np.zeros((10, 10), bool), sigma_px=0)
+
+
+def test_the_pipeline_explains_the_flag():
+    from tracker.pipeline import analyse_closeup
+
+    photo, _ = _annotate(_phantom(seed=6, density_per_cm2=120.0))
+    quality = analyse_closeup(photo, px_per_mm=150.0).quality
+    assert "overlay_excluded" in quality["flags"] and not quality["retake"]
+    assert any(reason.startswith("text or drawings the device burnt into the photo") for reason in quality["reasons"])

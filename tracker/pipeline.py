@@ -60,6 +60,8 @@ _FLAG_TEXT = {
     "not_aligned": "could not confirm this is the same spot as the baseline photo: check the site marking",
     "scale_conflict": "the given scale (px/mm) and the fiducial sticker's differ by more than 5 %: check the "
                       "device profile or the sticker size",
+    "overlay_excluded": "text or drawings the device burnt into the photo (a text bar, a measuring circle, "
+                        "measurement text) were left out of the hair measurement",
 }
 
 
