@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -58,11 +60,15 @@ def test_nothing_is_found_on_undrawn_phantoms(seed, tone, colour):
     assert not drawn_overlay(photo).any()
 
 
-def test_red_hair_and_a_red_blot_are_not_graphics():
-    img = np.full((200, 300, 3), (222, 200, 181), np.uint8)
+def test_red_hair_blood_and_red_speckles_are_not_graphics():
+    img = np.full((260, 300, 3), (222, 200, 181), np.uint8)
     cv2.line(img, (20, 30), (280, 60), (160, 70, 40), 14)  # a ginger shaft: not pure enough
     cv2.line(img, (20, 130), (280, 110), (150, 40, 30), 16)  # a saturated red shaft: warm and wide
     cv2.circle(img, (150, 170), 18, (230, 30, 30), -1)  # a red blot: warm and wide
+    cv2.circle(img, (60, 220), 12, (200, 20, 45), -1)  # a drop of blood (crimson): warm and wide
+    rng = np.random.default_rng(2)
+    for x, y in rng.integers(0, 60, (40, 2)):  # red speckles, each thin, together a blot
+        cv2.circle(img, (200 + int(x), 190 + int(y)), 1, (210, 25, 30), -1)
     assert not drawn_overlay(img).any()
     cold = img.copy()
     cv2.circle(cold, (150, 170), 18, (30, 30, 230), -1)  # blue ink of the same size is found
@@ -127,3 +133,17 @@ def test_the_pipeline_explains_the_flag():
     quality = analyse_closeup(photo, px_per_mm=150.0).quality
     assert "overlay_excluded" in quality["flags"] and not quality["retake"]
     assert any(reason.startswith("text or drawings the device burnt into the photo") for reason in quality["reasons"])
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "lesion-pairs" / "images").is_dir(), reason="../shared/data absent")
+@pytest.mark.parametrize("folder", ["lesion-pairs/images", "hair-masks/images"])
+def test_no_graphics_on_real_skin(folder):
+    # Red lesions, crusts and blood in the real dermoscopy photos must not pass for a drawn red line.
+    files = sorted((SHARED / folder).glob("*.*"))
+    assert files
+    for path in files:
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert not drawn_overlay(rgb).any(), path.name

@@ -9,8 +9,8 @@ such a text panel read 0.97 hairs high on average where the rest read 0.5 low (c
 
 :func:`drawn_overlay` finds them by colour: drawn graphics are near-pure primaries or secondaries (one
 or two channels near zero, the rest bright), which neither skin nor hair is. Warm pure colours (red,
-orange, yellow: the hues of skin and of red or blond hair) count only as thin strokes; cold ones (blue,
-green, cyan, magenta: ink and software colours) count at any size. Thin yellow or orange strokes on light
+orange, yellow, crimson: the hues of skin, blood and red or blond hair) count only as thin strokes; cold
+ones (blue, green, cyan, magenta: ink and software colours) count at any size. Thin yellow or orange strokes on light
 skin keep too little colour after a JPEG to be found (they are also too pale to pass for hair).
 :func:`fill_overlay` then fills the found pixels in from the skin and hair around them, so that a hair a
 line crosses stays one hair (leaving them out of the field instead cut such hairs in two at a field edge).
@@ -23,8 +23,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["LINK_PX", "MARGIN_PX", "MAX_SHARE", "MAX_WARM_STROKE_PX", "MIN_EXTENT_PX", "MIN_VALUE", "PURITY",
-           "SATURATION", "STEP_WEIGHT", "TILE_PX", "WEAK_PURITY", "WEAK_SATURATION", "drawn_overlay", "fill_overlay"]
+__all__ = [
+    "LINK_PX", "MARGIN_PX", "MAX_SHARE", "MAX_WARM_STROKE_PX", "MIN_EXTENT_PX", "MIN_VALUE", "MIN_WARM_EXTENT_PX",
+    "PURITY", "SATURATION", "STEP_WEIGHT", "TILE_PX", "WEAK_PURITY", "WEAK_SATURATION", "drawn_overlay", "fill_overlay",
+]
 
 #: A pixel's brightest channel must reach this (0-1): dark pixels (hair, shadow) have no reliable hue.
 MIN_VALUE = 0.45
@@ -38,8 +40,12 @@ SATURATION, PURITY = 0.7, 0.3
 WEAK_SATURATION, WEAK_PURITY = 0.5, 0.45
 #: A drawn piece is at least this long (px, bounding-box side): single pure pixels are noise.
 MIN_EXTENT_PX = 12
-#: Warm pieces must be thin strokes: wider than this (px, twice the largest inner distance) they are skin.
-MAX_WARM_STROKE_PX = 6.0
+#: Warm pieces must be long (px, bounding-box side): a measuring circle or its radius, not a few red
+#: speckles that happen to lie in a row.
+MIN_WARM_EXTENT_PX = 40
+#: Warm pieces must be thin strokes: wider than this (px, twice the largest inner distance, before the
+#: LINK_PX linking) they are skin, blood or a red lesion.
+MAX_WARM_STROKE_PX = 8.0
 #: Pieces this close (px) are one piece (the runs of a stroke a JPEG broke up).
 LINK_PX = 2
 #: Graphics are a small part of a photo: when more than this share of it looks drawn, the photo is just
@@ -57,13 +63,13 @@ _PRECHECK_STEP = 3
 def _pure(rgb: np.ndarray, *, saturation: float, purity: float, warm_secondaries: bool = True
           ) -> tuple[np.ndarray, np.ndarray]:
     """Pure-colour pixels of a float RGB image (primaries and secondaries; yellow and orange only when
-    ``warm_secondaries``) and, among them, the warm ones (red is the brightest channel and blue the
-    darkest: red, orange, yellow)."""
+    ``warm_secondaries``) and, among them, the warm ones (red is the brightest channel and blue under
+    half of it: yellow, orange, red and crimson, the hues of skin, blood and red hair)."""
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     mx = np.maximum(np.maximum(r, g), b)
     mn = np.minimum(np.minimum(r, g), b)
     mid = r + g + b - mx - mn
-    warm = (r >= mx) & (b <= mn)
+    warm = (r >= mx) & (b < 0.5 * r)  # red to yellow, and crimson (blood) short of magenta
     secondary = mid >= (1 - purity) * mx
     if not warm_secondaries:
         secondary &= ~warm
@@ -118,10 +124,14 @@ def drawn_overlay(image: np.ndarray, *, margin_px: int = MARGIN_PX) -> np.ndarra
     warm_ids = np.unique(labels[warm])
     if warm_ids.size:
         # A warm piece counts only as a stroke: its inner distance stays small all along.
-        dist = cv2.distanceTransform(weak.astype(np.uint8), cv2.DIST_L2, 3)
-        widest = np.zeros(n, np.float32)
-        np.maximum.at(widest, labels[weak], dist[weak])
-        keep[warm_ids] &= 2.0 * widest[warm_ids] <= MAX_WARM_STROKE_PX
+        # Measured on the linked piece: red speckles (blood, a vascular lesion) are each thin, but linked
+        # they make a blot.
+        dist = cv2.distanceTransform(linked, cv2.DIST_L2, 3)
+        widest = np.zeros(n, np.float64)  # a field with no background gets FLT_MAX
+        inside = linked.astype(bool)
+        np.maximum.at(widest, labels[inside], dist[inside])
+        keep[warm_ids] &= (2.0 * widest[warm_ids] <= MAX_WARM_STROKE_PX + 2 * LINK_PX) & (
+            extent[warm_ids] >= MIN_WARM_EXTENT_PX)
     found = keep[labels] & weak
     if np.count_nonzero(found) > MAX_SHARE * found.size:
         return out
