@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -32,6 +33,16 @@ SINGLES = [(10, 10 + 30 * k, 80, UNIT) for k in range(4)]  # four single shafts 
 def test_typical_shaft_width_of_drawn_bars(width):
     m = _bars(bars=[(10, 10 + 40 * k, 90, width) for k in range(4)])
     assert_allclose(typical_shaft_width(m, smooth_px=1.0), width, atol=1.0)
+
+
+def test_typical_shaft_width_from_a_given_skeleton():
+    from tracker.imaging.skeleton import skeletonize
+
+    m = _bars(bars=[(10, 10 + 40 * k, 90, 8) for k in range(4)])
+    skeleton = skeletonize(cv2.GaussianBlur(m.astype(np.float32), (0, 0), 1.0) >= 0.5)
+    assert typical_shaft_width(m, smooth_px=1.0, skeleton=skeleton) == typical_shaft_width(m, smooth_px=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        typical_shaft_width(m, smooth_px=1.0, skeleton=skeleton[1:])
 
 
 def test_typical_shaft_width_none_for_too_little_hair():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize as skimage_skeletonize
 
-from tracker.imaging.skeleton import skeletonize
+from tracker.imaging.skeleton import skeletonize, update_skeleton
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -72,3 +72,38 @@ def test_same_as_scikit_image_on_phantom_hair_masks(seed):
     mask = cv2.GaussianBlur(hair_mask(img, px_per_mm=150.0).astype(np.float32), (0, 0), 1.2) >= 0.5
     assert mask.sum() > 1000
     np.testing.assert_array_equal(skeletonize(mask), skimage_skeletonize(mask))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_update_skeleton_is_thinning_the_new_mask(seed):
+    # Strokes added, joined, cut and erased: only the changed pieces are thinned again, with the same result.
+    rng = np.random.default_rng(100 + seed)
+    h, w = (int(v) for v in rng.integers(30, 200, 2))
+    old = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(1, 15))):
+        p0, p1 = (tuple(int(v) for v in rng.integers(0, (w, h))) for _ in range(2))
+        cv2.line(old, p0, p1, 1, int(rng.integers(1, 9)))
+    new = old.copy()
+    for _ in range(int(rng.integers(1, 5))):
+        centre = tuple(int(v) for v in rng.integers(0, (w, h)))
+        cv2.circle(new, centre, int(rng.integers(1, 10)), int(rng.integers(0, 2)), -1)
+    old_skeleton = skeletonize(old)
+    frozen = [a.copy() for a in (old, old_skeleton, new)]
+    result = update_skeleton(old.astype(bool), old_skeleton, new.astype(bool))
+    np.testing.assert_array_equal(result, skeletonize(new))
+    for a, b in zip((old, old_skeleton, new), frozen, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_update_skeleton_of_an_unchanged_mask_is_a_copy():
+    mask = np.zeros((40, 60), bool)
+    mask[10:20, 5:50] = True
+    skeleton = skeletonize(mask)
+    result = update_skeleton(mask, skeleton, mask.copy())
+    np.testing.assert_array_equal(result, skeleton)
+    assert result is not skeleton
+
+
+def test_update_skeleton_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="shape"):
+        update_skeleton(np.zeros((5, 5)), np.zeros((5, 5), bool), np.zeros((5, 6)))

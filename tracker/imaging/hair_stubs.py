@@ -32,7 +32,9 @@ __all__ = ["MAX_UNITS", "keep_stubs", "piece_units", "split_units", "typical_sha
 MAX_UNITS = 4
 
 
-def typical_shaft_width(mask: np.ndarray, *, smooth_px: float, percentile: float = 75.0) -> float | None:
+def typical_shaft_width(
+    mask: np.ndarray, *, smooth_px: float, percentile: float = 75.0, skeleton: np.ndarray | None = None
+) -> float | None:
     """The field's typical shaft width (px): a high percentile of ``2 * distance - 0.5`` over the skeleton.
 
     Parameters
@@ -43,6 +45,9 @@ def typical_shaft_width(mask: np.ndarray, *, smooth_px: float, percentile: float
         Gaussian sigma (px) applied to the mask before skeletonising (ragged edges would sprout spurs).
     percentile : float
         Percentile of the skeleton's widths taken (tips and spurs are thin, so a high one).
+    skeleton : (H, W) bool ndarray, optional
+        The skeleton of ``mask`` smoothed by ``smooth_px`` and thresholded at 1/2, when the caller has it
+        already (it is not checked).
 
     Returns
     -------
@@ -56,8 +61,13 @@ def typical_shaft_width(mask: np.ndarray, *, smooth_px: float, percentile: float
     if m.sum() < 50:
         return None
     dist = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 5)
-    soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), sigmaX=max(1.0, float(smooth_px)))
-    skel = skeletonize(soft >= 0.5)
+    if skeleton is None:
+        soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), sigmaX=max(1.0, float(smooth_px)))
+        skel = skeletonize(soft >= 0.5)
+    else:
+        skel = np.asarray(skeleton, dtype=bool)
+        if skel.shape != m.shape:
+            raise ValueError(f"skeleton shape {skel.shape} does not match the mask's {m.shape}")
     if skel.sum() < 30:
         return None
     return float(np.percentile(2.0 * dist[skel] - 0.5, percentile))

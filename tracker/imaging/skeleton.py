@@ -9,6 +9,11 @@ Each sub-iteration is parallel (every pixel is judged on the mask as it was at t
 sub-iteration), so it runs vectorised: the 8 neighbours of each candidate pixel coded in a byte, and a
 look-up table of the removable codes, for the pixels whose neighbourhood changed since they were last
 judged (at first the mask's outline), so the work follows the shrinking front.
+
+A pixel is judged on its 3 x 3 neighbourhood only, so each 8-connected piece of the mask thins as if it
+were alone: :func:`update_skeleton` re-thins only the pieces of a mask that differ from one already
+thinned (the close-up measurement thins its hair mask once before and once after a few pieces are
+re-admitted; issue 7).
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["skeletonize"]
-
+__all__ = ["skeletonize", "update_skeleton"]
 
 
 #: scikit-image's Zhang-Suen table (``skimage/morphology/_skeletonize_various_cy.pyx``, BSD-3-Clause):
@@ -104,3 +108,42 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
                 pending[1 - kind] = _unique(np.concatenate([other, around]), slot) if other.size else around
     out[r0:r0 + h, c0:c0 + w] = image[1:-1, 1:-1].astype(bool)
     return out
+
+
+def update_skeleton(old_mask: np.ndarray, old_skeleton: np.ndarray, new_mask: np.ndarray) -> np.ndarray:
+    """``skeletonize(new_mask)``, given ``old_skeleton = skeletonize(old_mask)``: only the pieces that changed
+    are thinned again.
+
+    Each 8-connected piece thins on its own (a pixel is judged on its 3 x 3 neighbourhood), so a piece of
+    ``old_mask | new_mask`` where the two masks agree keeps its old skeleton; the pieces where they differ
+    are thinned afresh. The result is the same, pixel for pixel, as thinning ``new_mask``.
+
+    Parameters
+    ----------
+    old_mask, new_mask : (H, W) ndarray
+        Binary masks (nonzero is foreground) of the same shape.
+    old_skeleton : (H, W) bool ndarray
+        ``skeletonize(old_mask)``.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ or are not 2-D.
+    """
+    old = np.asarray(old_mask) != 0
+    new = np.asarray(new_mask) != 0
+    old_skel = np.asarray(old_skeleton, dtype=bool)
+    if old.ndim != 2 or old.shape != new.shape or old_skel.shape != old.shape:
+        raise ValueError(f"need three 2-D arrays of one shape, got {old.shape}, {old_skel.shape}, {new.shape}")
+    changed = old != new
+    if not changed.any():
+        return old_skel.copy()
+    _, labels = cv2.connectedComponents((old | new).view(np.uint8), connectivity=8)
+    touched = np.zeros(int(labels.max()) + 1, bool)
+    touched[labels[changed]] = True
+    region = touched[labels]
+    return (old_skel & ~region) | skeletonize(new & region)
