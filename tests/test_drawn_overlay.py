@@ -110,7 +110,13 @@ def test_measurement_ignores_the_graphics(seed):
     assert_allclose(m.mean_shaft_width_um, reference.mean_shaft_width_um, rtol=0.05)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10, 4)), np.zeros((10,)), np.zeros((0, 5, 3))])
+def test_sixteen_bit_photos_are_read_like_eight_bit():
+    photo, drawn = _annotate(_phantom())
+    np.testing.assert_array_equal(drawn_overlay(photo.astype(np.uint16) * 257), drawn_overlay(photo))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((10, 10, 4)), np.zeros((10,)), np.zeros((0, 5, 3)),
+                                 np.zeros((10, 10, 3), np.int32)])
 def test_bad_images_raise(bad):
     with pytest.raises(ValueError):
         drawn_overlay(bad)

@@ -82,7 +82,7 @@ def drawn_overlay(image: np.ndarray, *, margin_px: int = MARGIN_PX) -> np.ndarra
 
     Parameters
     ----------
-    image : (H, W, 3) float ndarray in [0, 1] or uint8 ndarray, or (H, W) ndarray
+    image : (H, W, 3) ndarray, uint8, uint16 or float in [0, 1], or (H, W) ndarray
         The photo (RGB); a grey image has no colour to tell graphics by, so nothing is found.
     margin_px : int
         Pixels added around each found piece (>= 0).
@@ -96,7 +96,7 @@ def drawn_overlay(image: np.ndarray, *, margin_px: int = MARGIN_PX) -> np.ndarra
     Raises
     ------
     ValueError
-        Not an (H, W) or (H, W, 3) image, or a negative margin.
+        Not an (H, W) or (H, W, 3) image, an unsupported dtype, or a negative margin.
     """
     img = np.asarray(image)
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3) or min(img.shape[:2]) < 1:
@@ -106,7 +106,12 @@ def drawn_overlay(image: np.ndarray, *, margin_px: int = MARGIN_PX) -> np.ndarra
     out = np.zeros(img.shape[:2], dtype=bool)
     if img.ndim == 2:
         return out
-    rgb = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img
+    if img.dtype in (np.uint8, np.uint16):
+        rgb = img.astype(np.float32) / float(np.iinfo(img.dtype).max)
+    elif img.dtype.kind == "f":
+        rgb = img
+    else:
+        raise ValueError(f"expected a uint8, uint16 or float image, got dtype {img.dtype}")
     # Nearly every photo has none: a sparse look first (a stroke 3 px wide is seen on every third row).
     sparse = rgb[::_PRECHECK_STEP, ::_PRECHECK_STEP]
     if not _pure(sparse, saturation=SATURATION, purity=PURITY)[0].any():
