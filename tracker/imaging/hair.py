@@ -4,8 +4,9 @@ Pipeline (DESIGN sections 4-5):
 
 0. a device text banner burnt into the top or bottom rows is left out of the field; graphics the device's
    software drew (measuring circles and lines, text, ink marks: :mod:`tracker.imaging.drawn_overlay`) are
-   filled in from the skin and hair around them, so a hair a line crosses stays whole (either: flag
-   ``"overlay_excluded"``);
+   filled in from the skin and hair around them, so a hair a line crosses stays whole; a grey text box it
+   drew (a scale bar's label), found as a mask piece filling its axis-aligned box around bright text, is
+   left out of the field after step 3 (any of these: flag ``"overlay_excluded"``);
 1. two-sided colour contrast (:func:`tracker.imaging.hair_contrast.hair_contrast`: per-channel
    ratio to a median background at low resolution, so exposure and colour cast cancel; noise-weighted
    norm of ``ratio - 1`` over the channels, so grey / white hair brighter than the skin and blond hair
@@ -44,7 +45,7 @@ import cv2
 import numpy as np
 
 from tracker.errors import ImageRejected
-from tracker.imaging.drawn_overlay import drawn_overlay, fill_overlay
+from tracker.imaging.drawn_overlay import drawn_labels, drawn_overlay, fill_overlay
 from tracker.imaging.hair_banner import banner_rows as _banner_rows
 from tracker.imaging.hair_banner import grey_mean as _grey  # noqa: F401 (tests compare it with numpy)
 from tracker.imaging.hair_contrast import hair_contrast
@@ -374,6 +375,12 @@ def measure_closeup(
             px = est
             c, luma = _contrast(img, px, fm)
             mask, low_contrast, unit, thinned = _mask_and_unit(c, fm, px)
+    labels = drawn_labels(mask, img, field_mask=fm)
+    if labels.any():  # a grey text box the device drew (a scale bar's "1.0 mm") is no hair and hides the skin
+        if "overlay_excluded" not in flags:
+            flags.append("overlay_excluded")
+        fm &= ~labels
+        mask = mask & ~labels
 
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
     # The skeleton of the smoothed mask; only the pieces re-admitted since the unit width was measured
