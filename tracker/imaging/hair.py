@@ -364,7 +364,7 @@ def measure_closeup(
             raise ImageRejected("the whole field is covered by a text overlay")
     drawn = drawn_overlay(img) & fm
     if drawn.any():
-        if not banner.any():
+        if "overlay_excluded" not in flags:
             flags.append("overlay_excluded")
         img = fill_overlay(img, drawn)
     c, luma = _contrast(img, px, fm)
