@@ -94,6 +94,38 @@ def test_bad_images_raise(bad):
         flat_field(bad)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_one_non_finite_pixel_is_refused(value):
+    from tracker.imaging.normalise import as_float_image
+
+    img = np.random.default_rng(0).random((30, 40, 3))
+    img[7, 9, 1] = value
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        as_float_image(img)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_as_float_image_values_and_copy(dtype):
+    from tracker.imaging.normalise import as_float_image
+
+    rng = np.random.default_rng(1)
+    if np.dtype(dtype).kind == "u":
+        img = rng.integers(0, np.iinfo(dtype).max + 1, (30, 40, 3), dtype=dtype)
+        expected = img.astype(np.float32) / np.float32(np.iinfo(dtype).max)
+    else:
+        img = (rng.random((30, 40, 3)) * 1.4 - 0.2).astype(dtype)  # out of range on both sides: clipped
+        expected = np.clip(img.astype(np.float32), 0.0, 1.0)
+    before = img.copy()
+    out = as_float_image(img)
+    assert out.dtype == np.float32 and out is not img
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(img, before)
+    inside = np.clip(img, 0, 1).astype(np.float32) if np.dtype(dtype).kind == "f" else None
+    if inside is not None:  # already in range: an equal copy, not the same array
+        again = as_float_image(inside)
+        assert again is not inside and np.array_equal(again, inside)
+
+
 @pytest.mark.parametrize("scale", [0, -5, float("nan")])
 def test_bad_scale_raises(scale):
     with pytest.raises(ValueError):

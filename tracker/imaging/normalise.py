@@ -67,15 +67,17 @@ def as_float_image(image: np.ndarray, *, name: str = "image") -> np.ndarray:
         raise ValueError(f"{name} must be (H, W) or (H, W, 3), got shape {image.shape}")
     if image.shape[0] < 8 or image.shape[1] < 8:
         raise ValueError(f"{name} is too small to analyse: {image.shape[:2]}")
+    # One pass each (the conversions of issue 7): the same values as converting, then dividing or clipping.
     if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
+        return np.divide(image, np.float32(255.0), dtype=np.float32)
     if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535.0
+        return np.divide(image, np.float32(65535.0), dtype=np.float32)
     if image.dtype in (np.float32, np.float64):
         out = image.astype(np.float32)  # always a copy
-        if not np.all(np.isfinite(out)):
+        lo, hi = out.min(), out.max()  # NaN propagates into both; +-inf shows in one
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError(f"{name} contains NaN or infinite values")
-        return np.clip(out, 0.0, 1.0)
+        return out if lo >= 0.0 and hi <= 1.0 else np.clip(out, 0.0, 1.0, out=out)
     raise ValueError(f"{name} must be uint8, uint16 or float, got dtype {image.dtype}")
 
 
