@@ -23,6 +23,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tracker.imaging.hair_banner import grey_mean
+from tracker.imaging.hair_rims import fast_median
+
 __all__ = [
     "LABEL_FILL", "LABEL_MIN_PX", "LABEL_TEXT_SHARE", "LINK_PX", "MARGIN_PX", "MAX_SHARE", "MAX_WARM_STROKE_PX",
     "MIN_EXTENT_PX", "MIN_VALUE", "MIN_WARM_EXTENT_PX", "PURITY", "SATURATION", "STEP_WEIGHT", "TILE_PX",
@@ -295,11 +298,13 @@ def drawn_labels(mask: np.ndarray, image: np.ndarray, *, field_mask: np.ndarray 
     boxes = boxes[boxes > 0]
     if boxes.size == 0:
         return out
-    grey = img.mean(axis=2) if img.ndim == 3 else img
+    # The field's median brightness from a sparse grid of pixels, and the brightness of the boxes only.
     fm = np.ones(m.shape, bool) if field_mask is None else np.asarray(field_mask, dtype=bool)
-    median = float(np.median(grey[fm][:: max(1, int(fm.sum()) // 20_000)])) if fm.any() else 0.5
+    step = max(1, int(np.sqrt(m.size / 20_000)))
+    sparse = grey_mean(img[::step, ::step])[fm[::step, ::step]]
+    median = float(fast_median(sparse.ravel())) if sparse.size else 0.5
     for k in boxes:
         x, y, bw, bh = (int(v) for v in stats[k, :4])
-        if np.mean(grey[y : y + bh, x : x + bw] > median) >= LABEL_TEXT_SHARE:
+        if np.mean(grey_mean(img[y : y + bh, x : x + bw]) > median) >= LABEL_TEXT_SHARE:
             out[max(y - MARGIN_PX, 0) : y + bh + MARGIN_PX, max(x - MARGIN_PX, 0) : x + bw + MARGIN_PX] = True
     return out
