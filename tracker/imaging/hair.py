@@ -22,8 +22,9 @@ Pipeline (DESIGN sections 4-5):
    2-4 hairs lying side by side, judged in hair-wide units of the field's typical shaft width
    (:func:`tracker.imaging.hair_stubs.keep_stubs`, :data:`STUBS`);
 4. skeleton of the slightly smoothed mask -> hairs (:func:`tracker.imaging.hair_graph.count_hairs`:
-   spurs pruned, bends split, straight continuations paired at junctions, a follicular unit of 2-4
-   hairs from one opening counts 2-4, one broken shaft is one hair); pale wisps far below the field's
+   spurs pruned, bends split, straight continuations paired at junctions, a hair crossing another at a
+   shallow angle (two junctions and a link) one hair, a follicular unit of 2-4 hairs from one opening
+   counts 2-4, one broken shaft is one hair); pale wisps far below the field's
    typical hair contrast (of the same polarity: dark or light shafts) are dropped;
 4b. hairs cut by the field's edge are weighted (:func:`tracker.imaging.hair_units.weigh_border_hairs`, an
    unbiased counting frame: one cut end 1/2, both ends cut 0) so hairs whose exit lies outside are not counted;

@@ -1,13 +1,14 @@
 """Skeleton graph of a hair mask -> individual hairs (step 4 of :mod:`tracker.imaging.hair`).
 
 The skeleton is cut into branches between junctions; short links between junctions are merged (an X
-crossing skeletonises into two 3-way junctions) and short spurs are pruned; each branch is split where it
-bends sharply (a V of two hairs from one opening); at a junction the branches that continue each other in
-a straight line are paired (a hair crossing another stays one hair), a shared trunk joins one of its arms,
-every other branch is a hair of its own (a follicular unit of 2-4 hairs from one opening counts 2-4);
-aligned pieces across a short gap are joined (one broken shaft is one hair); two thin parallel rims of one
-shaft whose bright core was lost (a sheen as bright as the skin) are one hair
-(:mod:`tracker.imaging.hair_rims`).
+crossing skeletonises into two 3-way junctions) and short spurs are pruned; two junctions joined by a
+longer link whose four outer arms form two straight lines through it are a shallow crossing of two hairs;
+each branch is split where it bends sharply (a V of two hairs from one opening); at a junction the
+branches that continue each other in a straight line are paired (a hair crossing another stays one
+hair), a shared trunk joins one of its arms, every other branch is a hair of its own (a follicular unit of
+2-4 hairs from one opening counts 2-4); aligned pieces across a short gap are joined (one broken shaft is
+one hair); two thin parallel rims of one shaft whose bright core was lost (a sheen as bright as the skin)
+are one hair (:mod:`tracker.imaging.hair_rims`).
 
 Width of a hair = median over its skeleton of ``2 * distance_to_background - 0.5``.
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tracker.imaging.hair_crossings import pair_crossings
+from tracker.imaging.hair_crossings import path_length as _path_length
 from tracker.imaging.hair_rims import fast_median, pair_split_rims
 from tracker.imaging.shaft_width import shaft_width_px
 
@@ -120,10 +123,6 @@ def _order_branches(bys: np.ndarray, bxs: np.ndarray, nbrs: np.ndarray, bounds: 
                 nxt = n1[cur]
         sizes.append(len(order))
     return np.split(np.array(order, np.int64), sizes[:-1])
-
-
-def _path_length(path: np.ndarray) -> float:
-    return float(np.sum(np.hypot(*np.diff(path, axis=0).T))) if len(path) > 1 else 0.0
 
 
 def _split_at_bends(path: np.ndarray, eps: float, min_piece: float) -> list[np.ndarray]:
@@ -318,7 +317,10 @@ def count_hairs(
                 reach = int(min(len(inner) - 1, max(5, 2 * dist[tuple(end)])))
                 incident.setdefault(node, []).append((i, (inner[reach] - inner[0]).astype(float)))
     cos_pair = -np.cos(np.radians(PAIR_DEG))
-    for items in incident.values():
+    paired = pair_crossings(segments, incident, groups, dist, cos_pair=cos_pair)
+    for node, items in incident.items():
+        done = paired.get(node, set())
+        items = [item for item in items if item[0] not in done]
         cands = []
         for p in range(len(items)):
             for q in range(p + 1, len(items)):
