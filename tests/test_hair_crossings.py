@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from skimage.morphology import skeletonize
 
+from tests.test_hair_graph import _bar, _graph
 from tracker.imaging.hair_crossings import path_length
 from tracker.imaging.hair_graph import count_hairs
-
-
-def _bar(mask: np.ndarray, p0, p1, width: float) -> None:
-    cv2.line(mask, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1, thickness=int(width))
-
-
-def _graph(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    m = mask.astype(bool)
-    return skeletonize(m), cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 5)
 
 
 def _crossing(wide: int, thin: int, angle_deg: float) -> np.ndarray:
