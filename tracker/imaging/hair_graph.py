@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tracker.imaging.hair_crossings import pair_crossings
+from tracker.imaging.hair_crossings import cosine, pair_crossings
 from tracker.imaging.hair_crossings import path_length as _path_length
 from tracker.imaging.hair_rims import fast_median, pair_split_rims
 from tracker.imaging.shaft_width import shaft_width_px
@@ -324,8 +324,7 @@ def count_hairs(
         cands = []
         for p in range(len(items)):
             for q in range(p + 1, len(items)):
-                d1, d2 = items[p][1], items[q][1]
-                c = float(np.dot(d1, d2) / (np.linalg.norm(d1) * np.linalg.norm(d2) + 1e-9))
+                c = cosine(items[p][1], items[q][1])
                 if c < cos_pair:
                     cands.append((c, items[p][0], items[q][0]))
         used: set[int] = set()
