@@ -22,7 +22,8 @@ Sections (each skipped cleanly when its inputs are missing):
 4. ``trichoscopy-counts`` (real 1280x1024 70x fields, no mm scale): count MAE, MAE as % of the mean
    count, MAPE, bias, Pearson r, share within +-2, errors by count bucket and for the fields with and
    without graphics the device drew (:func:`tracker.imaging.drawn_overlay.drawn_overlay`); overall and
-   for two halves split by patient (``zlib.crc32(patient) % 2``: 0 = tune, 1 = check);
+   for two halves split by patient (``zlib.crc32(patient) % 2``: 0 = tune, 1 = check); and where the error
+   lies: the clinicians' boxes matched to the mask's pieces (``benchmarks/_count_anatomy.py``);
 5. ``hair-masks`` (real 128x128 patches, scored on a 4x bicubic upscale, the mask brought back by area
    interpolation and a 0.5 threshold): Dice, IoU, hair-fraction error.
 
@@ -41,6 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks._count_anatomy import field_anatomy, print_anatomy
 from benchmarks._phantom_grid import BASE, SCALPS, STRATA, dice_iou, pearson, reshoot_variants
 from tracker.imaging.coverage import measure_coverage
 from tracker.imaging.drawn_overlay import drawn_overlay
@@ -276,7 +278,12 @@ def trichoscopy_counts(root: Path, quick: bool) -> dict | None:
         rows = list(csv.DictReader(f))
     if quick:
         rows = rows[::8]
-    truth, pred, half, patients, failed, times, drawn = [], [], [], [], 0, [], []
+    boxes: dict[str, list[tuple[float, ...]]] = {}
+    if (folder / "boxes.csv").is_file():
+        with open(folder / "boxes.csv", newline="") as f:
+            for b in csv.DictReader(f):
+                boxes.setdefault(b["image"], []).append(tuple(float(b[k]) for k in ("xmin", "ymin", "xmax", "ymax")))
+    truth, pred, half, patients, failed, times, drawn, parts = [], [], [], [], 0, [], [], []
     for r in rows:
         img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
         if img is None:
@@ -293,6 +300,8 @@ def trichoscopy_counts(root: Path, quick: bool) -> dict | None:
         drawn.append(bool(drawn_overlay(rgb).any()))
         truth.append(int(r["n_hairs"]))
         pred.append(m.hair_count)
+        if boxes:
+            parts.append(field_anatomy(m.mask, m.hairs, boxes.get(r["image"], [])))
         half.append(zlib.crc32(r["patient"].encode()) % 2)
         patients.append(r["patient"])
     t, p, half, patients = np.array(truth, float), np.array(pred, float), np.array(half), np.array(patients)
@@ -320,6 +329,8 @@ def trichoscopy_counts(root: Path, quick: bool) -> dict | None:
         if sel.any():
             print(f"  truth {lo:>2}-{hi - 1:<3} n={sel.sum():3d}  mean truth {t[sel].mean():5.1f}  "
                   f"mean pred {p[sel].mean():5.1f}  MAE {np.abs(err[sel]).mean():5.2f}")
+    if parts:
+        print_anatomy(parts, t, p)
     return out
 
 
