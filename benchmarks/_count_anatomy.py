@@ -1,13 +1,15 @@
 """Where a close-up count goes wrong: the clinicians' boxes matched to the pieces of the hair mask.
 
 Used by ``benchmarks/accuracy.py`` section 4 (../shared/data/trichoscopy-counts has one box per hair).
-Each box centre is given to the mask piece nearest to it (when one lies within the field's typical shaft
-width, at least 6 px); each counted hair to the piece its exit estimate lies on (or nearest to). Per piece
+Each box centre is given to the mask piece nearest to it (when one lies within the median width of the
+field's counted hairs, at least 6 px); each counted hair to the piece its exit estimate lies on (or nearest
+to). Per piece
 the counted weight (a hair cut by the field's edge weighs 1/2 or 0, see ``weigh_border_hairs``) is then
 compared with the boxes it holds. The errors fall into: pieces inside the field counted high or low,
 pieces touching the image's edge counted high or low, and boxes that no piece holds (the mask missed the
 hair). For each kind, the summary prints the field count error that would remain if that kind alone were
-counted exactly: the work left, in the order it pays.
+counted exactly (the field's reported count corrected by that kind's hairs; the reported count is rounded to
+a whole hair, so "every piece exact" keeps that rounding): the work left, in the order it pays.
 """
 
 from __future__ import annotations
