@@ -357,6 +357,48 @@ def test_fast_median_one_selection_path_is_np_median_bit_for_bit(values):
     np.testing.assert_array_equal(got, want)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    arrays(
+        st.sampled_from([np.float32, np.float64]),
+        st.integers(1, 80),
+        elements=st.floats(width=32) | st.sampled_from([0.0, 1.0, np.nan]),
+    ),
+    st.integers(1, 16),
+    st.sampled_from([0.0, 0.5, 4.0]),
+)
+def test_fast_median_bracket_path_is_np_median_bit_for_bit(values, sample, sigmas):
+    """The bracketed selection (a sample's bracket, then a selection inside it), forced on small arrays with
+    small samples and narrow brackets, so that the bracket often misses: a miss or a NaN falls back, and
+    every answer is exact."""
+    before = values.copy()
+    old = hair_rims._BRACKET, hair_rims._BRACKET_SAMPLE, hair_rims._BRACKET_SIGMAS
+    hair_rims._BRACKET, hair_rims._BRACKET_SAMPLE, hair_rims._BRACKET_SIGMAS = 0, sample, sigmas
+    try:
+        got, want = fast_median(values), np.median(values)
+    finally:
+        hair_rims._BRACKET, hair_rims._BRACKET_SAMPLE, hair_rims._BRACKET_SIGMAS = old
+    np.testing.assert_array_equal(values, before)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [70_000, 300_001])
+@pytest.mark.parametrize("order", ["random", "sorted", "reversed", "ties"])
+def test_fast_median_bracket_finds_the_middle_of_large_arrays(n, order):
+    """On large arrays the bracket read off the sample holds the middle (no fall-back to a full selection)."""
+    values = np.random.default_rng(n).normal(size=n).astype(np.float32)
+    if order == "sorted":
+        values = np.sort(values)
+    elif order == "reversed":
+        values = np.sort(values)[::-1].copy()
+    elif order == "ties":
+        values = np.round(values * 3) / 3
+    got = hair_rims._bracketed_median(values, n // 2)
+    assert got is not None
+    np.testing.assert_array_equal(got, np.median(values))
+
+
 @pytest.mark.parametrize("n", [4097, 10_000, 300_001])
 @pytest.mark.parametrize("kind", ["normal", "ties", "nan"])
 def test_fast_median_of_large_arrays(n, kind):

@@ -47,6 +47,13 @@ MIN_OVERLAP = 0.7
 SPREAD_SHARE = 0.2
 #: Above this many values :func:`fast_median` selects once and takes the lower middle as a maximum.
 _ONE_KTH = 4096
+#: Above this many values :func:`fast_median` first selects within a bracket read off a sample ...
+_BRACKET = 1 << 16
+#: ... of about this many values.
+_BRACKET_SAMPLE = 1 << 14
+#: The bracket reaches this many times the square root of the sample size in sample ranks either side of the
+#: middle (the sample rank of the true middle strays by about half of that root: a miss is very unlikely).
+_BRACKET_SIGMAS = 4.0
 #: Point pairs compared at once (bounds the memory of one rim-to-rim distance block: 4 bytes each).
 _BLOCK = 1 << 20
 
@@ -68,6 +75,10 @@ def fast_median(values: np.ndarray) -> np.floating:
     if n == 0 or values.ndim != 1 or values.dtype.kind != "f":
         return np.median(values)
     k = n // 2
+    if n > _BRACKET:
+        middle = _bracketed_median(values, k)
+        if middle is not None:
+            return middle
     if n > _ONE_KTH:
         # Large arrays: one selection, the lower middle is the largest value below it (issue 7: a 3 MP
         # field's median 69 -> 44 ms); a NaN sorts last, so it shows in the upper part's maximum.
@@ -79,6 +90,34 @@ def fast_median(values: np.ndarray) -> np.floating:
     if np.isnan(part[-1]):  # NaNs sort last
         return np.median(values)
     return part[k] if n % 2 else (part[k - 1] + part[k]) / 2
+
+
+def _bracketed_median(values: np.ndarray, k: int) -> np.floating | None:
+    """:func:`fast_median` of a large array by selecting within a bracket read off a strided sample.
+
+    The sample (about :data:`_BRACKET_SAMPLE` values) gives two values whose ranks very likely enclose the
+    middle rank ``k``; counting the values under the lower one and selecting only among the values between
+    the two finds the exact middle (issue 7: a 3 MP field 22 -> 7 ms). None when the bracket misses the
+    middle (an unlucky sample) or the input holds a NaN (it compares false both ways): the caller then
+    selects over everything.
+    """
+    n = values.size
+    sample = np.sort(values[:: max(1, n // _BRACKET_SAMPLE)])
+    m = sample.size
+    j, spread = (k * m) // n, int(_BRACKET_SIGMAS * np.sqrt(m)) + 2
+    lo, hi = sample[max(0, j - spread)], sample[min(m - 1, j + spread)]
+    below = int(np.count_nonzero(values < lo))
+    inside = values[(values >= lo) & (values <= hi)]
+    odd = n % 2 == 1
+    if below > k - (0 if odd else 1) or below + inside.size <= k:
+        return None
+    if below + inside.size + int(np.count_nonzero(values > hi)) != n:  # a NaN: none of the three
+        return None
+    kk = k - below
+    if odd:
+        return np.partition(inside, kk)[kk]
+    part = np.partition(inside, (kk - 1, kk))
+    return (part[kk - 1] + part[kk]) / 2
 
 
 def _width(path: np.ndarray, dist: np.ndarray) -> float:
