@@ -335,52 +335,46 @@ def test_pair_split_rims_in_small_blocks_is_unchanged(monkeypatch):
     assert want
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    arrays(
+def _float_arrays(max_size: int) -> st.SearchStrategy:
+    """1-D float32 / float64 arrays of 1..max_size values, with ties, zeros and NaNs likely."""
+    return arrays(
         st.sampled_from([np.float32, np.float64]),
-        st.integers(1, 60),
+        st.integers(1, max_size),
         elements=st.floats(width=32) | st.sampled_from([0.0, 1.0, np.nan]),
     )
-)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_float_arrays(60))
 def test_fast_median_one_selection_path_is_np_median_bit_for_bit(values):
     """The large-array path (one selection, lower middle as a maximum), forced on small arrays."""
+    _assert_median_bit_for_bit(values, _ONE_KTH=0)
+
+
+def _assert_median_bit_for_bit(values: np.ndarray, **limits: float) -> None:
+    """``fast_median`` with ``hair_rims``' module limits set to ``limits`` equals ``np.median`` bit for bit
+    (value and dtype) and leaves its input untouched."""
     before = values.copy()
-    old = hair_rims._ONE_KTH
-    hair_rims._ONE_KTH = 0
+    old = {name: getattr(hair_rims, name) for name in limits}
+    for name, value in limits.items():
+        setattr(hair_rims, name, value)
     try:
         got, want = fast_median(values), np.median(values)
     finally:
-        hair_rims._ONE_KTH = old
+        for name, value in old.items():
+            setattr(hair_rims, name, value)
     np.testing.assert_array_equal(values, before)
     assert np.asarray(got).dtype == np.asarray(want).dtype
     np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    arrays(
-        st.sampled_from([np.float32, np.float64]),
-        st.integers(1, 80),
-        elements=st.floats(width=32) | st.sampled_from([0.0, 1.0, np.nan]),
-    ),
-    st.integers(1, 16),
-    st.sampled_from([0.0, 0.5, 4.0]),
-)
+@given(_float_arrays(80), st.integers(1, 16), st.sampled_from([0.0, 0.5, 4.0]))
 def test_fast_median_bracket_path_is_np_median_bit_for_bit(values, sample, sigmas):
     """The bracketed selection (a sample's bracket, then a selection inside it), forced on small arrays with
     small samples and narrow brackets, so that the bracket often misses: a miss or a NaN falls back, and
     every answer is exact."""
-    before = values.copy()
-    old = hair_rims._BRACKET, hair_rims._BRACKET_SAMPLE, hair_rims._BRACKET_SIGMAS
-    hair_rims._BRACKET, hair_rims._BRACKET_SAMPLE, hair_rims._BRACKET_SIGMAS = 0, sample, sigmas
-    try:
-        got, want = fast_median(values), np.median(values)
-    finally:
-        hair_rims._BRACKET, hair_rims._BRACKET_SAMPLE, hair_rims._BRACKET_SIGMAS = old
-    np.testing.assert_array_equal(values, before)
-    assert np.asarray(got).dtype == np.asarray(want).dtype
-    np.testing.assert_array_equal(got, want)
+    _assert_median_bit_for_bit(values, _BRACKET=0, _BRACKET_SAMPLE=sample, _BRACKET_SIGMAS=sigmas)
 
 
 @pytest.mark.parametrize("n", [70_000, 300_001])
@@ -411,4 +405,3 @@ def test_fast_median_of_large_arrays(n, kind):
     got, want = fast_median(values), np.median(values)
     assert np.asarray(got).dtype == np.asarray(want).dtype
     np.testing.assert_array_equal(got, want)
-
