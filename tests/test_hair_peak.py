@@ -61,6 +61,36 @@ def test_input_not_mutated_and_flat_image():
     assert_allclose(ridge_peak(flat, window_px=5), 0.25)
 
 
+def _climbed(c: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Reference: each pixel of ``where`` walks, one pixel at a time, to the first of its 8 neighbours (rows then
+    columns, as ``hair_peak._OFFSETS``) holding the largest value of its 3 x 3 neighbourhood in ``where``, while
+    that value exceeds its own; it takes the value it stops at."""
+    h, w = c.shape
+    out = c.copy()
+    for y, x in zip(*np.nonzero(where), strict=True):
+        cy, cx = y, x
+        while True:
+            nbs = [(cy + a, cx + b) for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]
+            nbs = [(i, j) for i, j in nbs if 0 <= i < h and 0 <= j < w and where[i, j]]
+            top = max((c[i, j] for i, j in nbs), default=-np.inf)
+            if top <= c[cy, cx]:
+                break
+            cy, cx = next((i, j) for i, j in nbs if c[i, j] == top)
+        out[y, x] = c[cy, cx]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_climb_follows_the_steepest_neighbour_and_breaks_ties_in_order(seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 24, 2))
+    # integer levels make plateaus and tied neighbours; normal values make none
+    c = (rng.integers(0, 4, shape) if seed % 2 else rng.normal(size=shape)).astype(np.float32)
+    where = rng.random(shape) < rng.uniform(0.3, 1.0)
+    got = ridge_peak(c, window_px=99, spread_px=0, where=where)
+    assert np.array_equal(got, _climbed(c, where))
+
+
 @pytest.mark.parametrize(
     ("contrast", "kwargs"),
     [

@@ -33,22 +33,26 @@ def _ascent_peaks(c: np.ndarray, where: np.ndarray, steps: int) -> np.ndarray:
 
     Only pixels of ``where`` are climbed, and the climb stays in it (a step leaving it stops there):
     ``where`` is a set of pixels above a threshold, which every uphill step from inside it stays above.
-    Returns the peaks of the pixels ``np.flatnonzero(where)``, in that order.
+    A pixel steps to the first of its neighbours (in ``_OFFSETS`` order) holding the largest value of its
+    3 x 3 neighbourhood, unless that value is its own. Returns the peaks of the pixels
+    ``np.flatnonzero(where)``, in that order.
     """
     h, w = c.shape
     wp = w + 2
     pad = np.pad(np.where(where, c, -np.inf).astype(np.float32), 1, mode="constant", constant_values=-np.inf)
-    # Uphill step of every pixel (whole-image slices: no gathers), then read at the climbed pixels only.
-    best = pad[1:-1, 1:-1].copy()
-    step = np.zeros((h, w), np.int32)
-    for a, b in _OFFSETS:
-        nb = pad[1 + a : 1 + a + h, 1 + b : 1 + b + w]
-        up = nb > best
-        np.copyto(best, nb, where=up)
-        step[up] = a * wp + b
+    own = pad[1:-1, 1:-1]
+    # Uphill step of every pixel from whole-image OpenCV passes (no gathers): the neighbourhood maximum,
+    # then for each neighbour whether it holds it; ``code`` = 8 - (index of the first that does), 0 = none.
+    best = cv2.dilate(pad, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)[1:-1, 1:-1]
+    code = np.zeros((h, w), np.uint8)
+    for k, (a, b) in enumerate(_OFFSETS):
+        holds = cv2.compare(pad[1 + a : 1 + a + h, 1 + b : 1 + b + w], best, cv2.CMP_EQ)
+        cv2.max(code, cv2.bitwise_and(holds, len(_OFFSETS) - k), dst=code)
+    cv2.bitwise_and(code, cv2.compare(best, own, cv2.CMP_GT), dst=code)  # a local maximum stays put
+    shift = np.array([0] + [a * wp + b for a, b in reversed(_OFFSETS)], np.int32)
     idx = np.flatnonzero(np.pad(where, 1, mode="constant", constant_values=False)).astype(np.int32)
     flat = pad.ravel()
-    target = idx + step[where]
+    target = idx + shift[code[where]]
     local = np.full(flat.size, -1, np.int32)
     local[idx] = np.arange(idx.size, dtype=np.int32)
     ptr = local[target]
