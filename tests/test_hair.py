@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose
 
 from tracker.imaging import hair
 from tracker.imaging.hair import HairMeasurement, hair_mask, measure_closeup
+from tracker.imaging.hair_peak import ridge_peak
 
 SHAPE = (400, 500)
 
@@ -256,16 +257,15 @@ def _cover(lines, shape=SHAPE, ss=4):
 def test_a_pale_vellus_hair_beside_a_dark_one_with_the_ridge_peak(gap, monkeypatch):
     # Two units: a dark 70 um hair and, gap px beside it, a pale 20 um one (38 % darker than the skin, about
     # half the dark hair's contrast). A half-maximum taken from the dark neighbour loses the pale hair; the
-    # per-ridge peak (hair.RIDGE_PEAK, off by default) keeps it.
+    # per-ridge peak (hair.RIDGE_PEAK, on by default) keeps it.
     img, _ = draw([((150, 330), (130, 70), 14), ((350, 330), (330, 70), 14)], seed=1)
     pale = _cover([((150 + gap, 330), (130 + gap, 100), 4), ((350 + gap, 330), (330 + gap, 100), 4)])
     img = np.clip(img.astype(np.float32) * (1 - 0.38 * pale), 0, 255).astype(np.uint8)
-    monkeypatch.setattr(hair, "RIDGE_PEAK", False)
-    assert measure_closeup(img, px_per_mm=200.0).hair_count == 2
-    monkeypatch.setattr(hair, "RIDGE_PEAK", True)
-    m = measure_closeup(img, px_per_mm=200.0)
+    m = measure_closeup(img, px_per_mm=200.0)  # the default
     assert m.hair_count == 4
     assert sorted(round(h["width_px"]) for h in m.hairs)[:2] == pytest.approx([4, 4], abs=1.5)
+    monkeypatch.setattr(hair, "RIDGE_PEAK", False)
+    assert measure_closeup(img, px_per_mm=200.0).hair_count == 2
 
 
 # ---------------------------------------------------------------- speed (issue 7): the same results as before
@@ -302,6 +302,11 @@ def _ref_mask_from_contrast(c, fm, px):
     weak = (cc > max(hair.K_LOW * noise, hair.LOW_ABS)) & fm
     low = weak & (cc >= 0.5 * peak)
     wmin, min_len = hair.MIN_WIDTH_MM * px, hair.MIN_LENGTH_MM * px
+    if hair.RIDGE_PEAK:  # thin pieces over half their own ridge's peak (issue 3)
+        own = weak & (cc >= 0.5 * ridge_peak(cc, window_px=wmax, spread_px=hair.RIDGE_SPREAD_PX, where=weak))
+        low |= hair.drop_blobs(
+            own & ~low, min_area=0.5 * wmin * min_len, min_length=min_len, elongation=hair.RIDGE_ELONGATION
+        )
     mask = hair.hysteresis(low, high)
     mask = hair.fill_small_holes(mask, max_area=(0.5 * wmax) ** 2)
     before = mask
@@ -358,7 +363,9 @@ def test_grey_is_the_channel_mean_bit_for_bit(seed):
     np.testing.assert_array_equal(hair._grey(as_float(u8)), as_float(u8).mean(axis=2))
 
 
-def test_mask_from_contrast_as_before_on_phantoms():
+@pytest.mark.parametrize("ridge_peak_on", [True, False])
+def test_mask_from_contrast_as_before_on_phantoms(ridge_peak_on, monkeypatch):
+    monkeypatch.setattr(hair, "RIDGE_PEAK", ridge_peak_on)
     for img in _phantoms():
         f = as_float(img)
         fm = np.ones(f.shape[:2], bool)

@@ -39,8 +39,9 @@ def _ascent_peaks(c: np.ndarray, where: np.ndarray, steps: int) -> np.ndarray:
     """
     h, w = c.shape
     wp = w + 2
-    pad = np.pad(np.where(where, c, -np.inf).astype(np.float32), 1, mode="constant", constant_values=-np.inf)
+    pad = np.full((h + 2, w + 2), -np.inf, np.float32)
     own = pad[1:-1, 1:-1]
+    np.copyto(own, c, where=where)
     # Uphill step of every pixel from whole-image OpenCV passes (no gathers): the neighbourhood maximum,
     # then for each neighbour whether it holds it; ``code`` = 8 - (index of the first that does), 0 = none.
     best = cv2.dilate(pad, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)[1:-1, 1:-1]
@@ -108,5 +109,7 @@ def ridge_peak(
     r = int(round(spread_px))
     if r > 0:
         peak = cv2.dilate(peak, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    out = np.maximum(peak, c)
-    return out if where is None else np.where(sel, out, c)
+    out = cv2.max(peak, c)
+    if where is not None:
+        np.copyto(out, c, where=~sel)
+    return out
