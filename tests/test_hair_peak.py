@@ -97,6 +97,8 @@ def test_the_climb_follows_the_steepest_neighbour_and_breaks_ties_in_order(seed)
         (np.zeros((4, 4, 3), np.float32), {"window_px": 5}),
         (np.zeros((10, 10), np.float32), {"window_px": 0}),
         (np.zeros((10, 10), np.float32), {"window_px": 5, "where": np.ones((9, 10), bool)}),
+        (np.array([[0.1, np.nan], [0.2, 0.3]], np.float32), {"window_px": 3}),
+        (np.array([[0.1, np.inf], [0.2, 0.3]], np.float32), {"window_px": 3}),
     ],
 )
 def test_bad_input_raises(contrast, kwargs):

@@ -108,8 +108,8 @@ BACKGROUND_WIDTHS = 4.0
 #: Also take each shaft's own half maximum (:func:`tracker.imaging.hair_peak.ridge_peak`): a pale vellus hair
 #: beside a dark one is no longer measured against the dark one's peak. Pixels this adds are kept only as
 #: thin pieces (at least MIN_LENGTH_MM long and RIDGE_ELONGATION times as long as their mean width), so pale
-#: pigment around follicle openings does not join the mask. ON since session 15 of issue 3, measured on the whole
-#: sets (accuracy.py, 120 phantom renders): count MAPE 18.7 -> 17.4 %, width MAE 5.01 -> 4.31 um (bias +2.06 ->
+#: pigment around follicle openings does not join the mask. ON (issue 3), measured on the whole sets when it was
+#: turned on (accuracy.py, 120 phantom renders): count MAPE 18.7 -> 17.4 %, width MAE 5.01 -> 4.31 um (bias +2.06 ->
 #: +1.15: fewer thin pale hairs missed), vellus-share MAE 0.100 -> 0.084; the 380 real fields unchanged (17.1 %
 #: of the mean, r 0.691 -> 0.692; tune 17.9 %, check 16.2 -> 16.3 %); real hair-mask Dice unchanged (0.827).
 #: Repeatability: the 4 benchmark scalps 3.66 -> 3.81 % (same patch 3.04 -> 3.58 %, one scalp whose missed

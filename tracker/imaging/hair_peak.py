@@ -73,7 +73,7 @@ def ridge_peak(
     Parameters
     ----------
     contrast : (H, W) float ndarray
-        Hair contrast (larger on hair); never mutated.
+        Hair contrast (larger on hair), finite; never mutated.
     window_px : int
         Widest shaft (px): sets how many pointer-doubling steps the climb takes (a path of up to
         ``4 * window_px`` pixels is followed to its end; a longer one stops on the way up).
@@ -91,11 +91,13 @@ def ridge_peak(
     Raises
     ------
     ValueError
-        ``contrast`` not 2-D, ``where`` of another shape, or ``window_px < 1``.
+        ``contrast`` not 2-D or not finite, ``where`` of another shape, or ``window_px < 1``.
     """
     c = np.asarray(contrast, dtype=np.float32)
     if c.ndim != 2:
         raise ValueError(f"contrast must be 2-D, got shape {c.shape}")
+    if not cv2.checkRange(c)[0]:  # a NaN compares false both ways: the climb and the maxima would be undefined
+        raise ValueError("contrast must be finite (no NaN or inf)")
     if int(window_px) < 1:
         raise ValueError(f"window_px must be >= 1, got {window_px!r}")
     sel = np.ones(c.shape, bool) if where is None else np.asarray(where, dtype=bool)
