@@ -15,6 +15,9 @@ Sections (each skipped cleanly when its inputs are missing):
 2. repeatability: per scalp, the coefficient of variation of the measured density over re-shots of the
    same rendered scalp (pose, light falloff, shot light and noise differ; 10 shots, 8 with ``--quick``),
    over the whole field and over one physical patch (the canonical field inset, mapped through the pose);
+   and whether the density uncertainty each analysis reports (``density_per_cm2_sd`` of
+   :func:`tracker.imaging.uncertainty.closeup_uncertainty`, the re-shot noise a change must exceed) matches
+   the spread of the re-shots: mean reported sd / observed sd of the whole-field density, per scalp;
 3. vertex phantoms (``tracker.phantoms.vertex``): ROI coverage MAE and the coverage drift under a light
    change (brightness x0.7 / x1.3, a colour cast, gamma 0.8) and, apart, under a JPEG q90 round trip of the
    same render (phone photos are JPEGs); once with the strands as the phantom draws them by default (up to
@@ -47,6 +50,7 @@ from benchmarks._phantom_grid import BASE, SCALPS, STRATA, dice_iou, pearson, re
 from tracker.imaging.coverage import measure_coverage
 from tracker.imaging.drawn_overlay import drawn_overlay
 from tracker.imaging.hair import hair_mask, measure_closeup
+from tracker.imaging.uncertainty import closeup_uncertainty
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NAN = float("nan")
@@ -171,11 +175,12 @@ def repeatability(quick: bool) -> dict | None:
     print("whole field: density over each whole image (the camera moved, so some hairs enter / leave it); "
           f"same patch (patch CV): density inside the canonical field inset by {PATCH_INSET_PX} px, mapped through the "
           "pose (as after registration to the baseline)")
-    print(f"{'scalp':<52} {'dens mean':>9} {'CV %':>6} {'truth CV':>8} {'patch CV':>8} {'truth CV':>8} {'fail':>4}")
-    cvs, patch_cvs = [], []
+    print(f"{'scalp':<52} {'dens mean':>9} {'CV %':>6} {'truth CV':>8} {'patch CV':>8} {'truth CV':>8} {'fail':>4} "
+          f"{'sd ratio':>8}")
+    cvs, patch_cvs, sd_ratios = [], [], []
     for seed, extra in scalps:
         params = {**BASE, **extra}
-        md, td, pmd, ptd, failed = [], [], [], [], 0
+        md, td, pmd, ptd, sds, failed = [], [], [], [], [], 0
         for variant in reshoot_variants(seed, n_shots):
             img, _, truth = render_closeup(seed=seed, **{**params, **variant})
             patch = _patch_mask(img.shape[:2], variant["pose"])
@@ -186,6 +191,8 @@ def repeatability(quick: bool) -> dict | None:
                 failed += 1
                 continue
             md.append(_f(m.density_per_cm2))
+            sd = closeup_uncertainty(img.shape, m.hairs, m.mask, px_per_mm=truth.px_per_mm)["density_per_cm2_sd"]
+            sds.append(_f(sd))
             td.append(truth.density_per_cm2)
             pmd.append(_f(pm.density_per_cm2))
             xy = np.rint([(h["x"], h["y"]) for h in truth.hairs]).astype(int)
@@ -194,12 +201,18 @@ def repeatability(quick: bool) -> dict | None:
         cv = [100 * np.std(v, ddof=1) / np.mean(v) for v in (md, td, pmd, ptd)]
         cvs.append(cv[0])
         patch_cvs.append(cv[2])
+        sd_ratios.append(float(np.mean(sds) / np.std(md, ddof=1)))
         label = f"seed={seed} " + ",".join(f"{k[:8]}={v}" for k, v in extra.items())
-        print(f"{label[:52]:<52} {np.mean(md):9.1f} {cv[0]:6.2f} {cv[1]:8.2f} {cv[2]:8.2f} {cv[3]:8.2f} {failed:>4}")
+        print(f"{label[:52]:<52} {np.mean(md):9.1f} {cv[0]:6.2f} {cv[1]:8.2f} {cv[2]:8.2f} {cv[3]:8.2f} {failed:>4} "
+              f"{sd_ratios[-1]:8.2f}")
     out = dict(mean_cv=float(np.mean(cvs)), max_cv=float(np.max(cvs)), n_scalps=len(cvs), n_shots=n_shots,
-               patch_cv=float(np.mean(patch_cvs)))
+               patch_cv=float(np.mean(patch_cvs)), sd_ratio=float(np.mean(sd_ratios)),
+               sd_ratio_range=(float(np.min(sd_ratios)), float(np.max(sd_ratios))))
     print(f"mean CV of measured density {out['mean_cv']:.2f} % (worst scalp {out['max_cv']:.2f} %); same patch "
           f"{out['patch_cv']:.2f} %; 'truth CV' is the CV of the true density of the same region")
+    print(f"'sd ratio' = mean reported density sd / observed sd over the re-shots: mean {out['sd_ratio']:.2f} "
+          f"(scalps {out['sd_ratio_range'][0]:.2f}-{out['sd_ratio_range'][1]:.2f}); about 1 when the error bars "
+          "of a chart are as wide as the re-shot noise")
     return out
 
 
@@ -393,6 +406,8 @@ def summary(res: dict) -> None:
             f"{rep['n_shots']} shots)", rep["mean_cv"] <= 2)
         add("repeatability CV <= 2 % (worst scalp)", f"{rep['max_cv']:.2f} %", rep["max_cv"] <= 2)
         add("repeatability CV <= 2 % (same patch, info)", f"{rep['patch_cv']:.2f} %", rep["patch_cv"] <= 2)
+        add("density uncertainty / re-shot spread (about 1)",
+            f"{rep['sd_ratio']:.2f} (scalps {rep['sd_ratio_range'][0]:.2f}-{rep['sd_ratio_range'][1]:.2f})", None)
     else:
         add("repeatability CV <= 2 %", None, None)
     if vx:
